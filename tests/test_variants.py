@@ -1,0 +1,151 @@
+"""Every variant: both engines render it, agree byte for byte, leave no Jinja behind, produce
+exactly the files its answers call for, are lint-clean and pass the third-party checkers; then
+(marked `build`) it builds a wheel, installs into its own environment and passes its own tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import render_copier
+from .variants import VARIANTS, variant_id
+
+ANSWERS_FILE = ".copier-answers.yml"
+BIN = Path(sys.executable).parent
+_renders: dict[str, tuple[Path, Path]] = {}
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> str:
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(cmd)} failed in {cwd}:\n{output[-6000:]}"
+    return output
+
+
+@pytest.fixture
+def rendered(request, template, cookies_session, tmp_path_factory) -> tuple[Path, Path]:
+    """(copier output, cookiecutter output) for the variant, rendered once per session."""
+    answers = request.param
+    key = variant_id(answers)
+    if key not in _renders:
+        copier_dst = render_copier(template, tmp_path_factory.mktemp(f"copier-{key}"), answers)
+        result = cookies_session.bake(extra_context=answers, template=str(template / "template"))
+        assert result.exception is None, result.exception
+        _renders[key] = (copier_dst, Path(result.project_path))
+    return _renders[key]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".venv" not in path.parts
+    }
+
+
+def expected_files(answers: dict, package: str) -> set[str]:
+    """The file set each option calls for, written out independently of copier.yml's _exclude."""
+    src = f"src/{package}"
+    files = {
+        ANSWERS_FILE,
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        f"{src}/__init__.py",
+        f"{src}/__main__.py",
+        f"{src}/cli.py",
+        f"{src}/device.py",
+        "tests/conftest.py",
+        "tests/test_cli.py",
+        "tests/test_device.py",
+    }
+    if answers["ci"] == "github":
+        files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+    return files
+
+
+variants = pytest.mark.parametrize(
+    "rendered", VARIANTS, ids=[variant_id(v) for v in VARIANTS], indirect=True
+)
+
+
+@variants
+def test_engines_agree_byte_for_byte(rendered):
+    copier_out, cookie_out = rendered
+    copier_tree, cookie_tree = tree(copier_out), tree(cookie_out)
+    assert copier_tree.pop(ANSWERS_FILE)
+    assert ANSWERS_FILE not in cookie_tree, "the cookiecutter hook must remove Copier's answers file"
+    assert copier_tree.keys() == cookie_tree.keys()
+    differing = [name for name in copier_tree if copier_tree[name] != cookie_tree[name]]
+    assert not differing
+
+
+@variants
+def test_exact_file_set(rendered):
+    copier_out, _ = rendered
+    answers = yaml.safe_load((copier_out / ANSWERS_FILE).read_text(encoding="utf-8"))
+    assert set(tree(copier_out)) == expected_files(answers, answers["package_name"])
+
+
+@variants
+def test_no_leftover_jinja(rendered):
+    copier_out, _ = rendered
+    for name, content in tree(copier_out).items():
+        text = content.decode("utf-8").replace("${{", "")  # GitHub expressions are fine
+        for marker in ("{{", "{%", "%}", "cookiecutter."):
+            assert marker not in text, f"{marker!r} left in {name}"
+
+
+@variants
+def test_lint_clean_and_hand_written(rendered):
+    copier_out, _ = rendered
+    run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=copier_out)
+    run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=copier_out)
+    for name, content in tree(copier_out).items():
+        text = content.decode("utf-8")
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: ragged end of file"
+        assert "\n\n\n\n" not in text, f"{name}: a run of blank lines"
+        assert not any(line != line.rstrip() for line in text.splitlines()), f"{name}: trailing space"
+
+
+@variants
+def test_third_party_checkers(rendered):
+    copier_out, _ = rendered
+    run([str(BIN / "validate-pyproject"), "pyproject.toml"], cwd=copier_out)
+    review = run([str(BIN / "repo-review"), ".", "--format", "json"], cwd=copier_out)
+    failed = {
+        code: check["description"]
+        for family in json.loads(review[review.index("{") :])["checks"].items()
+        for code, check in [family]
+        if check["result"] is False
+    }
+    assert not failed, failed
+    if (copier_out / ".github").exists():
+        workflows = sorted(str(p) for p in (copier_out / ".github/workflows").glob("*.yml"))
+        run(
+            [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+            cwd=copier_out,
+        )
+        run([str(BIN / "zizmor"), "--offline", "."], cwd=copier_out)
+
+
+@pytest.mark.build
+@variants
+def test_builds_and_passes_its_own_tests(rendered, uv_env, tmp_path):
+    copier_out, _ = rendered
+    project = tmp_path / "project"
+    shutil.copytree(copier_out, project)
+    run(["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist")], cwd=project, env=uv_env)
+    assert list((tmp_path / "dist").glob("*.whl"))
+    run(["uv", "sync"], cwd=project, env=uv_env)
+    run(["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=uv_env)
