@@ -68,6 +68,7 @@ def expected_files(answers: dict, package: str) -> set[str]:
         "tests/conftest.py",
         "tests/test_cli.py",
         "tests/test_device.py",
+        "docs/getting-started.md",
     }
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
@@ -122,13 +123,15 @@ def test_lint_clean_and_hand_written(rendered):
 def test_third_party_checkers(rendered):
     copier_out, _ = rendered
     run([str(BIN / "validate-pyproject"), "pyproject.toml"], cwd=copier_out)
-    review = run([str(BIN / "repo-review"), ".", "--format", "json"], cwd=copier_out)
-    failed = {
-        code: check["description"]
-        for family in json.loads(review[review.index("{") :])["checks"].items()
-        for code, check in [family]
-        if check["result"] is False
-    }
+    review = subprocess.run(
+        [str(BIN / "repo-review"), ".", "--format", "json"],
+        cwd=copier_out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    checks = json.loads(review.stdout)["checks"]
+    failed = {code: check["description"] for code, check in checks.items() if check["result"] is False}
     assert not failed, failed
     if (copier_out / ".github").exists():
         workflows = sorted(str(p) for p in (copier_out / ".github/workflows").glob("*.yml"))

@@ -25,7 +25,9 @@ def test_environment_variable_overrides(monkeypatch):
     assert pick_device() == "cpu"
 
 
-@pytest.mark.parametrize(("bf16", "dtype", "scaler"), [(True, "bfloat16", False), (False, "float16", True)])
+@pytest.mark.parametrize(
+    ("bf16", "dtype", "scaler"), [(True, "bfloat16", False), (False, "float16", True)]
+)
 def test_gpu_precision_policy(monkeypatch, bf16, dtype, scaler):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
     precision = precision_for("cuda")
