@@ -1,0 +1,73 @@
+"""`copier update` months later: template improvements arrive, the owner's edits stay, and
+re-answering a question adds or removes the right files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import copier
+import pytest
+
+from .conftest import git, snapshot_template
+
+
+@pytest.fixture
+def project(tmp_path) -> tuple[Path, Path]:
+    """A template snapshot tagged v1 and a project rendered from it, committed like a user would."""
+    template = snapshot_template(tmp_path / "template")
+    dst = tmp_path / "project"
+    copier.run_copy(
+        str(template), str(dst), data={"project_name": "Update Me"}, defaults=True, quiet=True
+    )
+    git("init", "-q", "-b", "main", cwd=dst)
+    git("add", "-A", cwd=dst)
+    git("commit", "-q", "-m", "rendered from v1", cwd=dst)
+    return template, dst
+
+
+def commit_all(path: Path, message: str) -> None:
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", message, cwd=path)
+
+
+def conflicts(root: Path) -> list[str]:
+    return [
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.parts and "<<<<<<<" in p.read_text(errors="ignore")
+    ]
+
+
+def test_update_brings_template_changes_and_keeps_user_edits(project):
+    template, dst = project
+    readme = dst / "README.md"
+    readme.write_text(readme.read_text() + "\n## My notes\n\nWeek 1 went well.\n")
+    (dst / "notes.md").write_text("my own file\n")
+    commit_all(dst, "my edits")
+
+    skeleton_gitignore = template / "template/{{cookiecutter.project_slug}}/.gitignore"
+    skeleton_gitignore.write_text(skeleton_gitignore.read_text() + "\n# Added in v2\n*.ckpt\n")
+    commit_all(template, "v2: ignore checkpoints")
+    git("tag", "v2", cwd=template)
+
+    copier.run_update(str(dst), defaults=True, overwrite=True, quiet=True)
+
+    assert "*.ckpt" in (dst / ".gitignore").read_text()
+    assert "Week 1 went well." in readme.read_text()
+    assert (dst / "notes.md").read_text() == "my own file\n"
+    assert "_commit: v2" in (dst / ".copier-answers.yml").read_text()
+    assert not conflicts(dst)
+
+
+def test_reanswering_a_question_adds_and_removes_files(project):
+    _, dst = project
+    assert (dst / ".github/workflows/ci.yml").is_file()
+
+    copier.run_update(str(dst), data={"ci": "none"}, defaults=True, overwrite=True, quiet=True)
+    assert not (dst / ".github").exists()
+    assert "ci: none" in (dst / ".copier-answers.yml").read_text()
+    commit_all(dst, "drop CI")
+
+    copier.run_update(str(dst), data={"ci": "github"}, defaults=True, overwrite=True, quiet=True)
+    assert (dst / ".github/workflows/ci.yml").is_file()
+    assert not conflicts(dst)
