@@ -85,7 +85,9 @@ def test_engines_agree_byte_for_byte(rendered):
     copier_out, cookie_out = rendered
     copier_tree, cookie_tree = tree(copier_out), tree(cookie_out)
     assert copier_tree.pop(ANSWERS_FILE)
-    assert ANSWERS_FILE not in cookie_tree, "the cookiecutter hook must remove Copier's answers file"
+    assert ANSWERS_FILE not in cookie_tree, (
+        "the cookiecutter hook must remove Copier's answers file"
+    )
     assert copier_tree.keys() == cookie_tree.keys()
     differing = [name for name in copier_tree if copier_tree[name] != cookie_tree[name]]
     assert not differing
@@ -116,7 +118,9 @@ def test_lint_clean_and_hand_written(rendered):
         text = content.decode("utf-8")
         assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: ragged end of file"
         assert "\n\n\n\n" not in text, f"{name}: a run of blank lines"
-        assert not any(line != line.rstrip() for line in text.splitlines()), f"{name}: trailing space"
+        assert not any(line != line.rstrip() for line in text.splitlines()), (
+            f"{name}: trailing space"
+        )
 
 
 @variants
@@ -131,12 +135,19 @@ def test_third_party_checkers(rendered):
         check=False,
     )
     checks = json.loads(review.stdout)["checks"]
-    failed = {code: check["description"] for code, check in checks.items() if check["result"] is False}
+    failed = {
+        code: check["description"] for code, check in checks.items() if check["result"] is False
+    }
     assert not failed, failed
     if (copier_out / ".github").exists():
         workflows = sorted(str(p) for p in (copier_out / ".github/workflows").glob("*.yml"))
         run(
-            [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+            [
+                str(BIN / "check-jsonschema"),
+                "--builtin-schema",
+                "vendor.github-workflows",
+                *workflows,
+            ],
             cwd=copier_out,
         )
         run([str(BIN / "zizmor"), "--offline", "."], cwd=copier_out)
@@ -151,4 +162,8 @@ def test_builds_and_passes_its_own_tests(rendered, uv_env, tmp_path):
     run(["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist")], cwd=project, env=uv_env)
     assert list((tmp_path / "dist").glob("*.whl"))
     run(["uv", "sync"], cwd=project, env=uv_env)
-    run(["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=uv_env)
+    run(
+        ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=uv_env,
+    )
