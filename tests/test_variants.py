@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import render_copier
+from .conftest import ROOT, render_copier
 from .variants import VARIANTS, variant_id
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -167,3 +167,10 @@ def test_builds_and_passes_its_own_tests(rendered, uv_env, tmp_path):
         cwd=project,
         env=uv_env,
     )
+
+
+def test_readme_listing_is_the_default_variant(template, tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listing = readme.split("## What you get", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    dst = render_copier(template, tmp_path / "out", {"project_name": "My AI Map"})
+    assert listing.split() == sorted(tree(dst))
