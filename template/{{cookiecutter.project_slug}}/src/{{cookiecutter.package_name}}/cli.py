@@ -10,6 +10,9 @@ import json
 import sys
 
 from . import __version__
+{%- if cookiecutter.with_rag %}
+from .rag.cli import add_rag_parser
+{%- endif %}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="report the device, precision and versions")
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.add_argument("--device", help="auto, cuda, mps or cpu (default: auto)")
-    doctor.set_defaults(handler=_doctor)
+    doctor.set_defaults(func=_doctor)
+{%- if cookiecutter.with_rag %}
+    add_rag_parser(commands)
+{%- endif %}
     return parser
 
 
@@ -38,7 +44,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return args.func(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

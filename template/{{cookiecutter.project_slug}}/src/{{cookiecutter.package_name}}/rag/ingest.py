@@ -1,0 +1,129 @@
+"""Read Markdown, plain text and PDF files from a folder, recursively.
+
+Bad files never stop indexing: each one is skipped with a logged warning and counted in the
+IngestReport, so a single broken PDF in a folder of hundreds costs one line of output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED = TEXT_SUFFIXES | PDF_SUFFIXES
+
+
+@dataclass
+class Document:
+    path: str  # relative to the docs folder, with forward slashes: what citations show
+    text: str
+    sha256: str  # of the raw file bytes, recorded in the index manifest
+
+    @property
+    def title(self) -> str:
+        """The first Markdown H1, else the file name made readable."""
+        for line in self.text.splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+        return Path(self.path).stem.replace("-", " ").replace("_", " ")
+
+
+@dataclass
+class IngestReport:
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    ignored: int = 0  # files with an unsupported suffix
+
+    def summary(self) -> str:
+        text = f"{len(self.loaded)} files read, {len(self.skipped)} skipped"
+        if self.ignored:
+            text += f", {self.ignored} ignored (unsupported type)"
+        return text
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def list_files(root: Path) -> list[Path]:
+    """Supported files under root, sorted so every run sees them in the same order."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in SUPPORTED and not _hidden(p, root)
+    )
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _decode_text(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise ValueError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    # A blank line between pages keeps sentences from running across page breaks.
+    return "\n\n".join(p.strip() for p in pages)
+
+
+def read_document(path: Path, root: Path, max_bytes: int) -> Document:
+    """Read one file; raise ValueError with a short reason when it must be skipped."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"too large ({size:,} bytes > {max_bytes:,})")
+    data = path.read_bytes()
+    text = _pdf_text(path) if path.suffix.lower() in PDF_SUFFIXES else _decode_text(data)
+    if not text.strip():
+        raise ValueError("empty (no text)")
+    rel = path.relative_to(root).as_posix()
+    return Document(path=rel, text=text, sha256=file_sha256(data))
+
+
+def load_documents(
+    root: str | Path, max_bytes: int = 5_000_000
+) -> tuple[list[Document], IngestReport]:
+    root = Path(root)
+    report = IngestReport()
+    report.ignored = sum(
+        1 for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUPPORTED
+    )
+    docs = []
+    for path in list_files(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            docs.append(read_document(path, root, max_bytes))
+            report.loaded.append(rel)
+        except (ValueError, OSError) as exc:
+            log.warning("skipped %s: %s", rel, exc)
+            report.skipped.append((rel, str(exc)))
+    return docs, report
+
+
+def corpus_hashes(root: str | Path) -> dict[str, str]:
+    """sha256 of every supported file: the manifest compares these to spot a stale index."""
+    root = Path(root)
+    out = {}
+    for path in list_files(root):
+        try:
+            out[path.relative_to(root).as_posix()] = file_sha256(path.read_bytes())
+        except OSError:
+            continue
+    return out
