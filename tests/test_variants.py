@@ -52,6 +52,11 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
+def text_files(root: Path) -> list[tuple[str, bytes]]:
+    """Every file but the images (the demo screenshot), which both engines copy byte for byte."""
+    return [(name, content) for name, content in tree(root).items() if not name.endswith(".png")]
+
+
 def expected_files(answers: dict, package: str) -> set[str]:
     """The file set each option calls for, written out independently of copier.yml's _exclude."""
     src = f"src/{package}"
@@ -64,11 +69,12 @@ def expected_files(answers: dict, package: str) -> set[str]:
         "pyproject.toml",
         f"{src}/__init__.py",
         f"{src}/__main__.py",
-        f"{src}/cli.py",
-        f"{src}/device.py",
-        "tests/conftest.py",
-        "tests/test_cli.py",
-        "tests/test_device.py",
+        *(f"{src}/{name}.py" for name in CORE_MODULES),
+        *(f"tests/{name}.py" for name in CORE_TESTS),
+        "configs/tiny.yaml",
+        "configs/addition.yaml",
+        "benchmarks/bench_train.py",
+        "docs/models.md",
         "docs/getting-started.md",
         "docs/device-and-precision.md",
         "docs/experiments.md",
@@ -91,10 +97,35 @@ def expected_files(answers: dict, package: str) -> set[str]:
         }
         files |= {f"benchmarks/heldout/docs/{name}.md" for name in HELDOUT_DOCS}
     if answers["with_demo"]:
-        files |= {"docs/demo.md"}
+        files |= {f"{src}/demo.py", "benchmarks/bench_demo.py", "docs/demo.md", "docs/demo.png"}
+        files |= {f"tests/demo/{name}.py" for name in DEMO_TESTS}
     return files
 
 
+CORE_MODULES = (
+    "checkpoint",
+    "cli",
+    "config",
+    "data",
+    "device",
+    "errors",
+    "report",
+    "sample",
+    "tracking",
+    "train",
+    "models/__init__",
+    "models/gpt",
+)
+CORE_TESTS = (
+    "conftest",
+    "test_cli",
+    "test_config",
+    "test_ddp",
+    "test_device",
+    "test_model",
+    "test_resume_kill",
+    "test_train",
+)
 RAG_MODULES = (
     "__init__",
     "answer",
@@ -123,6 +154,7 @@ RAG_TESTS = (
     "test_ingest",
     "test_retrieve",
 )
+DEMO_TESTS = ("__init__", "conftest", "test_demo", "test_demo_browser", "test_demo_load")
 HELDOUT_DOCS = ("kestrel-k2", "kestrel-k3", "lindenhall", "oakmere")
 
 variants = pytest.mark.parametrize(
@@ -153,9 +185,9 @@ def test_exact_file_set(rendered):
 @variants
 def test_no_leftover_jinja(rendered):
     copier_out, _ = rendered
-    for name, content in tree(copier_out).items():
+    for name, content in text_files(copier_out):
         text = content.decode("utf-8").replace("${{", "")  # GitHub expressions are fine
-        for marker in ("{{", "{%", "%}", "cookiecutter."):
+        for marker in ("{{", "{%", "{#", "cookiecutter."):
             assert marker not in text, f"{marker!r} left in {name}"
 
 
@@ -164,7 +196,7 @@ def test_lint_clean_and_hand_written(rendered):
     copier_out, _ = rendered
     run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=copier_out)
     run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=copier_out)
-    for name, content in tree(copier_out).items():
+    for name, content in text_files(copier_out):
         text = content.decode("utf-8")
         ends_well = text.endswith("\n") and not text.endswith("\n\n")
         assert not text or ends_well, f"{name}: ragged end of file"

@@ -2,33 +2,65 @@ import json
 import subprocess
 import sys
 
-from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.cli import build_parser, main
+from {{ cookiecutter.package_name }}.tracking import read_metrics
 
-PACKAGE = "{{ cookiecutter.package_name }}"
-
-
-def test_doctor_json(capsys):
-    assert main(["doctor", "--json", "--device", "cpu"]) == 0
-    info = json.loads(capsys.readouterr().out)
-    assert info["device"] == "cpu"
-    assert info["dtype"] == "float32"
-    assert {"torch", "python", "threads"} <= info.keys()
+from .conftest import PACKAGE, PROJECT_ROOT, small_overrides
 
 
-def test_doctor_text(capsys):
-    assert main(["doctor", "--device", "cpu"]) == 0
-    assert "device" in capsys.readouterr().out
-
-
-def test_bad_device_is_a_message_not_a_traceback(capsys):
-    assert main(["doctor", "--device", "tpu"]) == 2
-    err = capsys.readouterr().err
-    assert "Unknown device" in err
-    assert "Traceback" not in err
-
-
-def test_python_dash_m_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", PACKAGE, "--help"], capture_output=True, text=True, check=True
+def test_doctor_json_subprocess():
+    out = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
     )
-    assert "doctor" in result.stdout
+    info = json.loads(out.stdout)
+    for key in ("device", "dtype", "torch", "python", "threads", "memory_gb"):
+        assert key in info
+
+
+def test_help_does_not_import_torch():
+    code = f"import sys, {PACKAGE}.cli as cli; cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_parser_is_extensible():
+    parser = build_parser()
+    assert {"doctor", "train", "report"} <= set(parser._subparsers._group_actions[0].choices)
+
+
+def test_train_end_to_end_and_report(tmp_path, capsys):
+    args = [
+        "train",
+        "--config",
+        str(PROJECT_ROOT / "configs" / "tiny.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    for item in small_overrides(**{"train.max_steps": 20, "train.eval_interval": 10}):
+        args += ["--set", item]
+    assert main(args) == 0
+    run_dir = tmp_path / capsys.readouterr().out.strip().splitlines()[-1].split("/")[-1]
+    assert run_dir.name.startswith("tiny-")
+    for name in ("config.yaml", "metrics.jsonl", "report.md", "loss.png", "summary.json"):
+        assert (run_dir / name).is_file()
+    assert any("eval/loss" in r for r in read_metrics(run_dir))
+    assert list((run_dir / "checkpoints").glob("step_*.pt"))
+
+    (run_dir / "report.md").unlink()
+    (run_dir / "loss.png").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.md").is_file() and (run_dir / "loss.png").is_file()
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
+    assert main(["train", "--set", "train.nope=1", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'train.nope'" in err and "Traceback" not in err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["report", str(tmp_path)]) == 2
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err

@@ -1,8 +1,13 @@
-"""Which accelerator to use and at what precision.
+"""Where the model runs and in which precision, plus the `doctor` report.
 
-One place decides, so training, the demo and `doctor` agree: CUDA, then Apple's MPS, then the CPU;
-bf16 where the hardware does it natively, fp16 (with a GradScaler) on older GPUs, fp32 otherwise.
-Set the environment variable AI_DEVICE (cuda, mps or cpu) to override the choice.
+Policy (the same code runs on a laptop CPU and on a GPU server):
+- device: cuda > mps > cpu. `train.device` in the config wins; when it is "auto", the
+  environment variable AI_DEVICE (e.g. AI_DEVICE=cpu) can force one.
+- precision: bfloat16 where the accelerator supports it (no loss scaling needed), else
+  float16 with `torch.amp.GradScaler` (avoids gradients underflowing to zero), else float32.
+  On CPU we stay in float32 unless bfloat16 is asked for explicitly: CPU autocast only pays off
+  on processors with native bf16 instructions.
+- TF32 matmuls on NVIDIA GPUs (Ampere+), set through whichever API this torch version has.
 """
 
 from __future__ import annotations
@@ -10,83 +15,176 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
+
+from .errors import UserError
+
+ENV_VAR = "AI_DEVICE"
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+class DeviceError(UserError):
+    """The requested device or precision is not available here."""
+
+
+def _mps_available(torch: Any) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(requested: str = "auto") -> str:
+    """Return a torch device string ('cuda', 'cuda:1', 'mps' or 'cpu')."""
+    import torch
+
+    choice = (requested or "auto").strip().lower()
+    if choice == "auto":
+        choice = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if _mps_available(torch) else "cpu"
+    kind = choice.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {choice!r} requested but CUDA is not available; use cpu")
+    if kind == "mps" and not _mps_available(torch):
+        raise DeviceError("device 'mps' requested but MPS is not available; use cpu")
+    if kind not in ("cuda", "mps", "cpu"):
+        raise DeviceError(f"unknown device {choice!r}: use auto, cpu, cuda, cuda:N or mps")
+    return choice
 
 
 @dataclass(frozen=True)
 class Precision:
-    """The dtype that autocast uses, and whether fp16 needs loss scaling."""
+    """What the training loop needs to know about numerics."""
 
-    dtype: str  # "bfloat16", "float16" or "float32"
-    use_grad_scaler: bool
+    dtype: str  # float32 | bfloat16 | float16
+    device_type: str  # cuda | mps | cpu
+    autocast: bool  # run forward passes under torch.autocast
+    use_scaler: bool  # float16 needs GradScaler to keep small gradients representable
+
+    def autocast_context(self) -> Any:
+        if not self.autocast:
+            return nullcontext()
+        import torch
+
+        return torch.autocast(device_type=self.device_type, dtype=getattr(torch, self.dtype))
 
 
-def pick_device(requested: str | None = None) -> str:
-    """Return "cuda", "mps" or "cpu": the requested one if it exists, else the best available."""
+def pick_precision(device: str, requested: str = "auto") -> Precision:
+    """Choose the training precision for `device` following the policy above."""
     import torch
 
-    requested = (requested or os.environ.get("AI_DEVICE") or "auto").lower()
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if requested == "auto":
-        return next(name for name, ok in available.items() if ok)
-    if requested not in available:
-        raise ValueError(f"Unknown device {requested!r}: use auto, cuda, mps or cpu.")
-    if not available[requested]:
-        raise ValueError(f"Device {requested!r} is not available here: use auto or cpu.")
-    return requested
+    device_type = device.split(":")[0]
+    dtype = (requested or "auto").strip().lower()
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise DeviceError(f"unknown dtype {requested!r}: use auto, {', '.join(_DTYPES)}")
+    if dtype == "auto":
+        if device_type == "cuda":
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            # MPS autocast is young and CPU bf16 is only fast with native support: stay exact.
+            dtype = "float32"
+    if device_type == "cpu" and dtype == "float16":
+        raise DeviceError("float16 training on CPU is not supported; use bfloat16 or float32")
+    autocast = dtype != "float32"
+    return Precision(dtype, device_type, autocast, use_scaler=dtype == "float16")
 
 
-def precision_for(device: str) -> Precision:
-    """bf16 where supported, else fp16 with a GradScaler on GPUs, else fp32."""
+def configure_tf32(enabled: bool = True) -> str:
+    """Allow TF32 tensor cores for float32 matmuls/convolutions on CUDA; returns the API used.
+
+    torch >= 2.9 has `fp32_precision` attributes and deprecates the old `allow_tf32` flags;
+    older versions only have the flags. Feature-detecting avoids warnings on both.
+    """
     import torch
 
-    if device == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return Precision("bfloat16", use_grad_scaler=False)
-        return Precision("float16", use_grad_scaler=True)
-    if device == "mps":
-        return Precision("float16", use_grad_scaler=False)
-    return Precision("float32", use_grad_scaler=False)
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        value = "tf32" if enabled else "ieee"
+        matmul.fp32_precision = value
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = value
+        return "fp32_precision"
+    matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+    return "allow_tf32"
 
 
-def doctor_info(requested: str | None = None) -> dict:
-    """Everything `doctor` reports, as plain JSON-ready values."""
+def configure_threads(threads: int = 0) -> int:
+    """Set torch's intra-op CPU threads when asked (0 = keep default); returns the count."""
     import torch
 
-    device = pick_device(requested)
-    info = {
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def system_memory_gb() -> float | None:
+    """Total RAM in GiB (POSIX sysconf; None where unavailable, e.g. Windows)."""
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def doctor_info(requested_device: str = "auto", requested_dtype: str = "auto") -> dict[str, Any]:
+    """Everything `doctor` reports, as a JSON-friendly dict."""
+    import torch
+
+    device = pick_device(requested_device)
+    precision = pick_precision(device, requested_dtype)
+    info: dict[str, Any] = {
         "device": device,
-        "dtype": precision_for(device).dtype,
+        "dtype": precision.dtype,
+        "grad_scaler": precision.use_scaler,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "memory_gb": _memory_gb(),
+        "memory_gb": system_memory_gb(),
+        "cuda_available": torch.cuda.is_available(),
+        "mps_available": _mps_available(torch),
+        "env_device": os.environ.get(ENV_VAR),
     }
-    if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
-        info["accelerator"] = props.name
-        info["accelerator_memory_gb"] = round(props.total_memory / 2**30, 1)
-        info["compute_capability"] = f"{props.major}.{props.minor}"
+    if device.startswith("cuda"):
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        major, minor = torch.cuda.get_device_capability(index)
+        info.update(
+            accelerator=torch.cuda.get_device_name(index),
+            capability=f"{major}.{minor}",
+            accelerator_memory_gb=round(props.total_memory / 2**30, 1),
+            device_count=torch.cuda.device_count(),
+            cuda_version=torch.version.cuda,
+        )
+    elif device == "mps":
+        info["accelerator"] = "Apple Metal (MPS)"
     return info
 
 
-def format_info(info: dict) -> str:
-    """A short human report, one `key: value` per line."""
-    width = max(len(key) for key in info)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in info.items())
-
-
-def _memory_gb() -> float | None:
-    """Physical memory in GiB, where the OS tells it without extra packages."""
-    if sys.platform.startswith("linux") or sys.platform == "darwin":
-        try:
-            return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-        except (ValueError, OSError, AttributeError):
-            return None
-    return None
+def format_doctor(info: dict[str, Any]) -> str:
+    """A short human-readable version of `doctor_info()`."""
+    lines = [
+        f"python   {info['python']} ({sys.executable})",
+        f"torch    {info['torch']}",
+        f"device   {info['device']}"
+        + (f"  {info['accelerator']}" if info.get("accelerator") else "")
+        + (f"  (capability {info['capability']})" if info.get("capability") else ""),
+        f"dtype    {info['dtype']}" + ("  + GradScaler" if info.get("grad_scaler") else ""),
+        f"threads  {info['threads']} of {info['cpu_count']} CPUs",
+        f"memory   {info['memory_gb']} GiB RAM"
+        + (
+            f", {info['accelerator_memory_gb']} GiB on the accelerator"
+            if info.get("accelerator_memory_gb")
+            else ""
+        ),
+    ]
+    if info.get("env_device"):
+        lines.append(f"{ENV_VAR}={info['env_device']} is set")
+    if info["device"] == "cpu":
+        lines.append("note     no GPU found: training runs on the CPU (fine for the tiny configs)")
+    return "\n".join(lines)

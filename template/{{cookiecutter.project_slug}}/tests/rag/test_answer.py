@@ -140,3 +140,21 @@ def test_generative_answerer_with_a_tiny_local_model(shipped, tiny_lm):
     assert CITATION.search(first.text) and "demo.md" in first.text
     # The evidence gate still applies: no generation for a question the docs cannot answer.
     assert pipe.ask("How many parameters does the tiny model have?").abstained
+
+
+def test_code_is_never_given_as_an_answer(tmp_path, embedder):
+    """A question whose only match is a code block abstains; the prose around it still answers."""
+    from {{ cookiecutter.package_name }}.rag.index import build_index
+    from {{ cookiecutter.package_name }}.rag.pipeline import load_pipeline
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "serve.md").write_text(
+        "# Serving\n\nStart the server with the serve command.\n\n"
+        "```bash\nserve --workers 4 --memory 2GB\n```\n",
+        encoding="utf-8",
+    )
+    build_index(docs, tmp_path / "index", RagConfig(), embedder)
+    pipe = load_pipeline(tmp_path / "index", RagConfig(), embedder)
+    assert pipe.ask("How much memory does the server need?").abstained
+    assert not pipe.ask("How do I start the server?").abstained

@@ -9,6 +9,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
 
+from ..conftest import PACKAGE
 from .conftest import DOCS, QA
 
 
@@ -76,7 +77,7 @@ def test_bad_input_is_a_message_and_exit_code_2(tmp_path, monkeypatch, capsys):
 
 def test_module_entry_point_has_no_traceback_and_imports_lazily(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "rag", "ask", "hi", "--index", str(tmp_path / "none")],
+        [sys.executable, "-m", PACKAGE, "rag", "ask", "hi", "--index", str(tmp_path / "none")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

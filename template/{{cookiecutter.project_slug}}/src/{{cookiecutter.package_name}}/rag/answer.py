@@ -95,6 +95,10 @@ class Evidence:
                     continue
                 seen.add(uid)
                 unit = self.index.units[uid]
+                if unit.text.lstrip().startswith("```"):
+                    # Code blocks help retrieval, but an answer is a sentence of prose.
+                    reasons.add("only code matches the question")
+                    continue
                 sim = float(self.index.vectors[uid] @ qvec)
                 words = set(tokens(unit.heading + " " + unit.text))
                 overlap = len(anchors & words) / len(anchors) if anchors else 1.0

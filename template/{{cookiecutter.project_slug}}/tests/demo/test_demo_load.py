@@ -1,0 +1,143 @@
+"""The demo under load (20 parallel asks) and started the way a user starts it: the CLI."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.demo import free_port, has_rag
+
+from ..conftest import PACKAGE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def questions(n):
+    rows = [json.loads(line) for line in (ROOT / "data" / "qa.jsonl").read_text().splitlines()]
+    return [rows[i % len(rows)]["question"] for i in range(n)]
+
+
+def test_20_concurrent_asks_all_succeed(server, pipeline):
+    from gradio_client import Client
+
+    def ask(question):
+        client = Client(server, verbose=False)  # one client per simulated user
+        return client.predict(question, api_name="/ask")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(ask, questions(20)))
+    assert len(results) == 20
+    for answer, sources, _context in results:
+        assert answer and sources["data"]
+    assert sum(".md" in answer for answer, _, _ in results) >= 15  # most are answered with a cite
+
+
+def wait_until_up(url, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"demo exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"demo not up after {timeout} s")
+
+
+@pytest.mark.slow
+def test_cli_builds_the_index_on_first_start_and_answers(tmp_path, docs_dir, runs_dir):
+    from gradio_client import Client
+
+    if not has_rag():
+        pytest.skip("this project has no RAG component")
+    port = free_port()
+    index = tmp_path / "index"
+    command = [
+        sys.executable,
+        "-m",
+        PACKAGE,
+        "demo",
+        "--port",
+        str(port),
+        "--index",
+        str(index),
+    ]
+    command += ["--docs", str(docs_dir), "--runs-dir", str(runs_dir)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", proc)
+        answer, _, _ = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            "Which port does the demo listen on by default?", api_name="/ask"
+        )
+        assert "demo.md" in answer
+        assert (index / "manifest.json").is_file()
+    finally:
+        proc.send_signal(signal.SIGINT)  # what Ctrl+C does
+        output, _ = proc.communicate(timeout=30)
+    assert "building it from" in output  # the first-start progress message
+    assert f"http://127.0.0.1:{port}" in output
+    assert "Traceback" not in output
+
+
+def test_cli_refuses_a_busy_port_with_a_message(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", PACKAGE, "demo", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert out.returncode == 2
+    assert re.search(rf"error: port {port} .* already in use", out.stderr)
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_demo_works_in_a_project_without_rag(tmp_path):
+    """Projects rendered without the RAG component have no rag/ package: the demo still runs."""
+    import {{ cookiecutter.package_name }}
+
+    package = Path({{ cookiecutter.package_name }}.__file__).parent
+    shutil.copytree(package, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("rag", "__py*"))
+    code = """
+import sys
+from gradio_client import Client
+from {{ cookiecutter.package_name }} import demo
+assert not demo.has_rag()
+app = demo.launch(port=demo.free_port(), block=False, runs_dir="runs")
+try:
+    client = Client(app.local_url, verbose=False)
+    assert "train --config" in client.predict("Hi", api_name="/generate")
+    names = {f.api_name for f in app.fns.values() if f.api_visibility == "public"}
+    assert names == {"generate", "environment"}, names
+finally:
+    app.close()
+assert not any(name.startswith("{{ cookiecutter.package_name }}.rag") for name in sys.modules)
+print("ok")
+"""
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")
