@@ -13,8 +13,15 @@ LANGUAGES = ("en", "zh")
 TRACKING = ("jsonl", "tensorboard", "wandb")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 CI = ("github", "none")
-# Display names exercise the derivations: plain, with digits, Chinese only, mixed.
-NAMES = ("My AI Map", "GPT Lab 2", "数据项目", "Ça va, RAG!")
+# Display names exercise the derivations: plain, with digits, Chinese only, mixed, and one whose
+# package name is near the 40-character limit (long names must not push lines past ruff's limit).
+NAMES = (
+    "My AI Map",
+    "GPT Lab 2",
+    "数据项目",
+    "Ça va, RAG!",
+    "Workshop Cohort Twenty Twenty Six Alpha",
+)
 
 
 def _matrix() -> list[dict]:

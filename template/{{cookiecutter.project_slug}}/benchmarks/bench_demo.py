@@ -1,10 +1,10 @@
-"""Demo benchmark: start-up time of `python -m {{ cookiecutter.package_name }} demo` and `ask` latency under load.
+"""Demo benchmark: start-up time of the `demo` command and `ask` latency under load.
 
     python benchmarks/bench_demo.py                 # 3 starts, 3 rounds of 20 concurrent asks
     python benchmarks/bench_demo.py --json
 
 Start-up is measured from launching the command until the server answers an HTTP request, with
-the index already built (run `python -m {{ cookiecutter.package_name }} rag index` or start the demo once before);
+the index already built (run the `rag index` command or start the demo once before);
 `--first-start` also times one start that has to build a fresh index. Latency is measured per
 request on the client side, with 20 users (threads, one gradio_client each) asking at once.
 On a shared 2-core machine other processes move these figures: the best start of several repeats
@@ -28,7 +28,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }} import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "data" / "qa.jsonl"
@@ -45,7 +45,7 @@ def start_demo(extra: list[str]) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", {{ cookiecutter.package_name }}.__name__, "demo", "--port", str(port), *extra]
+    command = [sys.executable, "-m", demo.__package__, "demo", "--port", str(port), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

@@ -7,10 +7,20 @@ import torch
 
 from {{ cookiecutter.package_name }}.checkpoint import CheckpointError, list_checkpoints
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.data import AdditionTask, Codec, TextTask, build_task, read_text
+from {{ cookiecutter.package_name }}.data import (
+    AdditionTask,
+    Codec,
+    TextTask,
+    build_task,
+    read_text,
+)
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.models import GPT, GPTConfig
-from {{ cookiecutter.package_name }}.sample import latest_checkpoint, load_for_generation, stream_text
+from {{ cookiecutter.package_name }}.sample import (
+    latest_checkpoint,
+    load_for_generation,
+    stream_text,
+)
 from {{ cookiecutter.package_name }}.tracking import read_metrics
 from {{ cookiecutter.package_name }}.train import build_optimizer, lr_at, run
 

@@ -25,7 +25,8 @@ import shutil
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,31 @@ class DemoHandlers:
 # ----------------------------------------------------------------------------- the app
 
 
+class BackgroundPipeline:
+    """The RAG pipeline, loaded in a thread so the server is up in seconds.
+
+    Importing sentence-transformers and loading the model takes longer than starting Gradio; the
+    page can open meanwhile, and the first question waits until the pipeline is ready.
+    """
+
+    def __init__(self, load: Callable[[], Any]):
+        self._pipeline: Future = Future()
+        threading.Thread(target=self._load, args=(load,), daemon=True).start()
+
+    def _load(self, load: Callable[[], Any]) -> None:
+        try:
+            self._pipeline.set_result(load())
+        except Exception as exc:  # reported to whoever asks, as a message
+            self._pipeline.set_exception(exc)
+
+    def ask(self, question: str) -> Any:
+        return self._pipeline.result().ask(question)
+
+    @property
+    def index(self) -> Any:
+        return self._pipeline.result().index
+
+
 def has_rag() -> bool:
     """True when this project has the RAG component (some rendered projects leave it out)."""
     return importlib.util.find_spec(".rag", __package__) is not None
@@ -252,8 +278,10 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
                 concurrency_limit=GENERATE_CONCURRENCY,
             )
         with gr.Tab("Environment"):
-            report = gr.Code(handlers.environment(), language=None, label="doctor", lines=12)
+            # Filled in when the page opens: the report imports torch, which must not delay startup.
+            report = gr.Code(language=None, label="doctor", lines=12)
             gr.Button("Refresh").click(handlers.environment, None, report, api_name="environment")
+        app.load(handlers.environment, None, report, api_visibility="private")
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return app
 
@@ -269,7 +297,9 @@ def load_rag(index_dir: str | Path, docs_dir: str | Path, config: Any = None, sa
         report = build_index(docs_dir, index_dir, config, progress=sys.stderr.isatty())
         say(f"Index ready: {report.summary()}")
     say("Loading the question-answering pipeline...")
-    return load_pipeline(index_dir, config)
+    pipeline = load_pipeline(index_dir, config)
+    say("Question answering is ready.")
+    return pipeline
 
 
 def quiet_environment() -> None:
@@ -297,7 +327,9 @@ def launch(
     quiet_environment()
     if port is not None and not port_is_free(host, port):  # say so before loading anything
         raise DemoError(f"port {port} on {host} is already in use: pick another with --port")
-    pipeline = load_rag(index_dir, docs_dir, rag_config, say) if has_rag() else None
+    pipeline = None
+    if has_rag():
+        pipeline = BackgroundPipeline(lambda: load_rag(index_dir, docs_dir, rag_config, say))
     app = build_app(pipeline, runs_dir)
     app.launch(
         server_name=host,
@@ -371,7 +403,9 @@ def browser_ask(url: str, question: str, screenshot: str | Path | None = None) -
             page.get_by_role("button", name="Ask", exact=True).click()
             answer = page.locator("#answer")
             expect(answer).not_to_be_empty(timeout=60_000)
-            expect(page.get_by_role("gridcell", name="1", exact=True)).to_be_visible()
+            # The first answer can wait for the pipeline, still loading just after start-up.
+            first_source = page.get_by_role("gridcell", name="1", exact=True)
+            expect(first_source).to_be_visible(timeout=60_000)
             text = answer.inner_text()
             if screenshot is not None:
                 save_png(page.screenshot(full_page=True), Path(screenshot))

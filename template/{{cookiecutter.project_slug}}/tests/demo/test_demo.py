@@ -10,14 +10,21 @@ import gradio as gr
 import pytest
 
 from {{ cookiecutter.package_name }} import demo
-from {{ cookiecutter.package_name }}.demo import TRAIN_COMMAND, DemoHandlers, add_demo_parser, build_app
+from {{ cookiecutter.package_name }}.demo import (
+    TRAIN_COMMAND,
+    DemoHandlers,
+    add_demo_parser,
+    build_app,
+)
+
+from ..conftest import PACKAGE
 
 QUESTION = "Which port does the demo listen on by default?"
 
 
 def test_cli_help_imports_neither_gradio_nor_torch():
     code = (
-        "import sys; from {{ cookiecutter.package_name }}.cli import build_parser; build_parser(); "
+        f"import sys; from {PACKAGE}.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -34,7 +41,7 @@ def test_demo_parser_defaults_are_safe():
 
 
 def test_train_command_names_this_package():
-    assert TRAIN_COMMAND == "python -m {{ cookiecutter.package_name }} train --config configs/tiny.yaml"
+    assert f"python -m {PACKAGE} train --config configs/tiny.yaml" == TRAIN_COMMAND
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -171,3 +178,24 @@ def test_client_gets_messages_not_tracebacks(server):
     assert "Traceback" not in str(info.value)
     with pytest.raises(AppError, match="500"):  # the slider or the handler refuses it
         client.predict("Hi", 100_000, 0.8, 10, api_name="/generate")
+
+
+def test_background_pipeline_waits_for_loading_and_reports_its_errors(pipeline, tmp_path):
+    """`demo` serves at once and loads the RAG pipeline in a thread (see BackgroundPipeline)."""
+    import time
+
+    def slow_load():
+        time.sleep(0.3)
+        return pipeline
+
+    answer = demo.BackgroundPipeline(slow_load).ask(QUESTION)
+    assert "7860" in answer.text
+    environment = DemoHandlers(demo.BackgroundPipeline(slow_load), tmp_path).environment()
+    assert "chunks from" in environment
+
+    def broken_load():
+        raise RuntimeError("the index is corrupt")
+
+    handlers = DemoHandlers(demo.BackgroundPipeline(broken_load), tmp_path)
+    with pytest.raises(gr.Error, match="the index is corrupt"):
+        handlers.ask(QUESTION)

@@ -132,7 +132,7 @@ try:
     assert names == {"generate", "environment"}, names
 finally:
     app.close()
-assert not any(name.startswith("{{ cookiecutter.package_name }}.rag") for name in sys.modules)
+assert not any(name.startswith(demo.__package__ + ".rag") for name in sys.modules)
 print("ok")
 """
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}

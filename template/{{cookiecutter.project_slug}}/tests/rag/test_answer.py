@@ -3,7 +3,12 @@ import re
 import pytest
 
 from {{ cookiecutter.package_name }}.rag.answer import NOT_IN_DOCS
-from {{ cookiecutter.package_name }}.rag.answer_types import expected_type, focus_terms, has_type, question_entities
+from {{ cookiecutter.package_name }}.rag.answer_types import (
+    expected_type,
+    focus_terms,
+    has_type,
+    question_entities,
+)
 from {{ cookiecutter.package_name }}.rag.config import RagConfig
 from {{ cookiecutter.package_name }}.rag.errors import RagError
 from {{ cookiecutter.package_name }}.rag.pipeline import Pipeline

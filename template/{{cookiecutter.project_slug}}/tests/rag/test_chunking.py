@@ -1,6 +1,10 @@
 import itertools
 
-from {{ cookiecutter.package_name }}.rag.chunking import chunk_corpus, chunk_document, split_units
+from {{ cookiecutter.package_name }}.rag.chunking import (
+    chunk_corpus,
+    chunk_document,
+    split_units,
+)
 from {{ cookiecutter.package_name }}.rag.ingest import Document
 
 TEXT = """# Guide

@@ -85,6 +85,6 @@ def test_module_entry_point_has_no_traceback_and_imports_lazily(tmp_path):
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr and "no index" in run.stderr
     heavy = ["torch", "faiss", "sentence_transformers", "transformers", "bm25s"]
-    code = f"import sys, {{ cookiecutter.package_name }}.cli; print([m for m in {heavy} if m in sys.modules])"
+    code = f"import sys, {PACKAGE}.cli; print([m for m in {heavy} if m in sys.modules])"
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "[]"

@@ -6,7 +6,12 @@ import pytest
 
 from {{ cookiecutter.package_name }}.rag.config import RagConfig
 from {{ cookiecutter.package_name }}.rag.errors import RagError
-from {{ cookiecutter.package_name }}.rag.index import build_index, check_dimension, load_index, stale_files
+from {{ cookiecutter.package_name }}.rag.index import (
+    build_index,
+    check_dimension,
+    load_index,
+    stale_files,
+)
 from {{ cookiecutter.package_name }}.rag.pipeline import load_pipeline
 
 from .conftest import DOCS
