@@ -248,7 +248,9 @@ def test_builds_and_passes_its_own_tests(rendered, uv_env, tmp_path):
     run(["uv", "sync"], cwd=project, env=uv_env)
     # One variant runs its whole suite, slow tests included; the others their default (fast) one.
     select = ["-m", "slow or not slow"] if variant_id(answers) == FULL_SUITE else []
-    pytest = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *select]
+    # Its own temp root: pytest prunes old numbered temp folders, which would reach into ours.
+    temp = f"--basetemp={tmp_path / 'pytest'}"
+    pytest = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", temp, *select]
     run(pytest, cwd=project, env=uv_env)
 
 

@@ -105,7 +105,7 @@ def tiny_lm(tmp_path_factory):
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-lm")
-    target = "Answer: The demo listens on port 7860.<eos>"
+    target = "Answer: The default seed is 1337.<eos>"
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
@@ -113,7 +113,7 @@ def tiny_lm(tmp_path_factory):
         special_tokens=["<unk>", "<eos>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator([target, "Question: which port? [1] demo.md sources"], trainer)
+    tok.train_from_iterator([target, "Question: which seed? [1] training.md sources"], trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", unk_token="<unk>")
     config = GPT2Config(
         vocab_size=len(fast), n_positions=1024, n_embd=32, n_layer=1, n_head=2,
@@ -136,13 +136,13 @@ def tiny_lm(tmp_path_factory):
 def test_generative_answerer_with_a_tiny_local_model(shipped, tiny_lm):
     config = RagConfig(answerer="generative", generator=str(tiny_lm), max_new_tokens=16)
     pipe = Pipeline(shipped.index, config, shipped.embedder)
-    first = pipe.ask("Which port does the demo listen on by default?")
-    again = pipe.ask("Which port does the demo listen on by default?")
+    first = pipe.ask("What is the default seed?")
+    again = pipe.ask("What is the default seed?")
     assert first.text == again.text  # greedy decoding is deterministic
     assert not first.abstained, first.reason
     assert first.reason == "generative"
     assert 1 <= len(first.sentences) <= 2
-    assert CITATION.search(first.text) and "demo.md" in first.text
+    assert CITATION.search(first.text) and "training.md" in first.text
     # The evidence gate still applies: no generation for a question the docs cannot answer.
     assert pipe.ask("How many parameters does the tiny model have?").abstained
 

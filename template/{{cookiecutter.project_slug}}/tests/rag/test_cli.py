@@ -34,9 +34,9 @@ def test_index_ask_eval(project, monkeypatch, capsys):
     assert main(["rag", "index"]) == 0
     assert "up to date" in capsys.readouterr().out
 
-    assert main(["rag", "ask", "Which port does the demo listen on by default?"]) == 0
+    assert main(["rag", "ask", "What is the default seed?"]) == 0
     out = capsys.readouterr().out
-    assert "7860" in out and "[1] demo.md" in out and "Sources:" in out
+    assert "1337" in out and "[1] training.md" in out and "Sources:" in out
 
     assert main(["rag", "ask", "What is the capital of Australia?", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)

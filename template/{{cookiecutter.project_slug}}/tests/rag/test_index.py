@@ -21,7 +21,7 @@ from .conftest import DOCS
 def corpus(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for name in ("demo.md", "faq.md"):  # two pages keep each build to about a second
+    for name in ("training.md", "faq.md"):  # two pages keep each build to about a second
         shutil.copy(DOCS / name, docs / name)
     return docs, tmp_path / "index"
 
@@ -83,9 +83,9 @@ def test_index_older_than_its_corpus_is_reported(corpus, embedder, caplog):
     assert not any(stale_files(manifest, docs).values())
     (docs / "faq.md").write_text("# FAQ\n\nChanged.\n", encoding="utf-8")
     (docs / "extra.txt").write_text("Extra.", encoding="utf-8")
-    (docs / "demo.md").unlink()
+    (docs / "training.md").unlink()
     stale = stale_files(manifest, docs)
-    assert stale == {"added": ["extra.txt"], "changed": ["faq.md"], "removed": ["demo.md"]}
+    assert stale == {"added": ["extra.txt"], "changed": ["faq.md"], "removed": ["training.md"]}
     pipe = load_pipeline(index_dir, RagConfig(), embedder)
     assert pipe.stale() == stale
     assert "older than its documents" in caplog.text
@@ -97,5 +97,5 @@ def test_hnsw_index_option(corpus, embedder):
     build_index(docs, index_dir, config, embedder)
     pipe = load_pipeline(index_dir, config, embedder)
     assert type(pipe.index.faiss_index).__name__ == "IndexHNSWFlat"
-    answer = pipe.ask("Which port does the demo listen on by default?")
-    assert "7860" in answer.text
+    answer = pipe.ask("What is the default seed?")
+    assert "1337" in answer.text
