@@ -8,7 +8,6 @@ import re
 import jinja2
 import pytest
 import yaml
-from binaryornot.check import is_binary
 
 from .conftest import ROOT
 
@@ -70,16 +69,6 @@ def test_every_validator_uses_the_shared_checks():
 
 def test_no_trust_needed():
     assert not {"_tasks", "_migrations", "_jinja_extensions", "_external_data"} & COPIER.keys()
-
-
-def test_skeleton_files_are_text_to_cookiecutter():
-    """Cookiecutter copies files it takes for binary without rendering them (binaryornot guesses
-    from the first kilobyte; mixed Chinese and Jinja can fool it): keep every file text to it.
-    Images are the exception: both engines copy them unrendered, byte for byte."""
-    skeleton = ROOT / "template/{{cookiecutter.project_slug}}"
-    files = [p for p in skeleton.rglob("*") if p.is_file() and p.suffix != ".png"]
-    binary = [p for p in files if is_binary(str(p))]
-    assert not binary
 
 
 def test_questions_doc_lists_every_question():

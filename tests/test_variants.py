@@ -99,6 +99,9 @@ def expected_files(answers: dict, package: str) -> set[str]:
     if answers["with_demo"]:
         files |= {f"{src}/demo.py", "benchmarks/bench_demo.py", "docs/demo.md", "docs/demo.png"}
         files |= {f"tests/demo/{name}.py" for name in DEMO_TESTS}
+    if answers["language"] == "zh":  # Chinese translations of the pages the project has
+        pages = {f for f in files if f.startswith("docs/") and f.endswith(".md")}
+        files |= {f"docs/zh/{page.removeprefix('docs/')}" for page in pages}
     return files
 
 

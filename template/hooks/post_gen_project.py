@@ -1,6 +1,10 @@
-"""Cookiecutter post-generation hook: drop what Copier leaves out, so both engines agree.
+"""Cookiecutter post-generation hook: make the project exactly what Copier renders.
 
-The paths come from `_exclude` in copier.yml at the template root, rendered with the same answers.
+1. Render the text files Cookiecutter copied without rendering: it guesses "binary" from a file's
+   first 512 bytes, and a cut through a multi-byte character (Chinese docs) can fool the guess,
+   while Copier renders every file that reads as UTF-8.
+2. Drop what Copier leaves out: the paths under `_exclude` in copier.yml, rendered with the same
+   answers.
 """
 
 import json
@@ -13,6 +17,7 @@ import jinja2
 import yaml
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+JINJA_MARKERS = ("{" + "{", "{" + "%")  # spelled apart: Cookiecutter renders this hook too
 
 
 def template_root() -> Path:
@@ -27,11 +32,27 @@ def template_root() -> Path:
     return root
 
 
+def render_skipped_text_files(project: Path) -> None:
+    from binaryornot.check import is_binary  # what Cookiecutter itself asks
+
+    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    for path in sorted(project.rglob("*")):
+        if not path.is_file() or not is_binary(str(path)):
+            continue
+        try:
+            text = path.read_bytes().decode("utf-8")  # bytes: line endings stay as they are
+        except UnicodeDecodeError:
+            continue  # really binary (an image): both engines copy it as it is
+        if any(marker in text for marker in JINJA_MARKERS):
+            path.write_bytes(env.from_string(text).render(cookiecutter=ANSWERS).encode("utf-8"))
+
+
 def main() -> int:
     root = template_root()
     config = yaml.safe_load((root / "copier.yml").read_text(encoding="utf-8"))
     env = jinja2.Environment()
     project = Path.cwd()
+    render_skipped_text_files(project)
     # Copier writes its answers file itself; this copy is only Copier's template of it.
     (project / ".copier-answers.yml").unlink()
     for entry in config["_exclude"]:

@@ -1,4 +1,5 @@
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -208,3 +209,14 @@ def test_report_of_unfinished_run(trained, tmp_path):
     text = write_report(copy).read_text()
     assert "did not finish" in text and "final train loss" in text
     assert (copy / "loss.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_torch_compile_option_trains_and_saves_plain_weights(small_config, tmp_path):
+    """`train.compile: true` wraps the model in torch.compile; checkpoints hold the plain
+    weights (no `_orig_mod.` prefix), so they load into an uncompiled GPT."""
+    run_dir = run(small_config(**{"train.compile": True, "train.max_steps": 10}), tmp_path)
+    losses = [r["loss"] for r in read_metrics(run_dir) if "loss" in r]
+    assert losses and all(math.isfinite(x) for x in losses)
+    state = torch.load(list_checkpoints(run_dir)[-1], weights_only=True)
+    assert not any(key.startswith("_orig_mod.") for key in state["model"])

@@ -10,14 +10,14 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 
 from ..conftest import PACKAGE
-from .conftest import DOCS, QA
+from .conftest import DOCS, ENGLISH_ONLY, QA
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     (root / "pyproject.toml").write_text('[project]\nname = "demo"\n', encoding="utf-8")
-    shutil.copytree(DOCS, root / "docs")
+    shutil.copytree(DOCS, root / "docs", ignore=ENGLISH_ONLY)
     (root / "data").mkdir()
     shutil.copy(QA, root / "data" / "qa.jsonl")
     return root

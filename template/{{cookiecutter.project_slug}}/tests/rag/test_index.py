@@ -99,3 +99,15 @@ def test_hnsw_index_option(corpus, embedder):
     assert type(pipe.index.faiss_index).__name__ == "IndexHNSWFlat"
     answer = pipe.ask("What is the default seed?")
     assert "1337" in answer.text
+
+
+def test_excluded_files_stay_out_of_the_index_and_its_staleness(corpus, embedder):
+    docs, index_dir = corpus
+    (docs / "zh").mkdir()
+    (docs / "zh" / "faq.md").write_text("# 常见问题\n\n离线也能运行。\n", encoding="utf-8")
+    config = RagConfig(exclude=["zh/*"])
+    report = build_index(docs, index_dir, config, embedder)
+    assert sorted(report.ingest.loaded) == ["faq.md", "training.md"]
+    manifest = load_index(index_dir, config).manifest
+    assert "zh/faq.md" not in manifest["files"] and manifest["exclude"] == ["zh/*"]
+    assert stale_files(manifest, docs) == {"added": [], "changed": [], "removed": []}

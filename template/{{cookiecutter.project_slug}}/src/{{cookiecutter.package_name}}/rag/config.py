@@ -24,6 +24,9 @@ class RagConfig:
     chunk_size: int = 400
     chunk_overlap: int = 80
     max_file_bytes: int = 5_000_000
+    # Files under the docs folder to leave out, as glob patterns on their relative path
+    # (e.g. "drafts/*"): translations or notes that the evaluated corpus should not contain.
+    exclude: list[str] = dataclasses.field(default_factory=list)
     # Index: "flat" is exact search; "hnsw" is approximate and scales to large corpora.
     index_type: str = "flat"
     hnsw_m: int = 32

@@ -124,7 +124,7 @@ def build_index(
     if not docs_dir.is_dir():
         raise RagError(f"docs folder {docs_dir} does not exist; pass --docs DIR")
     t0 = time.perf_counter()
-    hashes = corpus_hashes(docs_dir)
+    hashes = corpus_hashes(docs_dir, config.exclude)
     old = read_manifest(index_dir) if index_dir.exists() else None
     if (
         not force
@@ -136,7 +136,7 @@ def build_index(
     ):
         return BuildReport(IngestReport(loaded=sorted(hashes)), up_to_date=True)
 
-    docs, ingest = load_documents(docs_dir, config.max_file_bytes)
+    docs, ingest = load_documents(docs_dir, config.max_file_bytes, config.exclude)
     if not docs:
         raise RagError(f"no readable .md, .txt or .pdf files in {docs_dir}")
     chunks, units = chunk_corpus(docs, config.chunk_size, config.chunk_overlap)
@@ -153,6 +153,7 @@ def build_index(
         "hnsw": {"m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction},
         "docs_dir": str(docs_dir.resolve()),
         "files": hashes,
+        "exclude": list(config.exclude),
         "skipped": dict(ingest.skipped),
         "num_chunks": len(chunks),
         "num_units": len(units),
@@ -224,7 +225,8 @@ def check_dimension(index: RagIndex, model_dimension: int) -> None:
 
 def stale_files(manifest: dict, docs_dir: str | Path) -> dict[str, list[str]]:
     """Files added, changed or removed since the index was built (all empty = up to date)."""
-    now, then = corpus_hashes(docs_dir), manifest.get("files", {})
+    now = corpus_hashes(docs_dir, manifest.get("exclude", []))
+    then = manifest.get("files", {})
     return {
         "added": sorted(set(now) - set(then)),
         "changed": sorted(f for f in set(now) & set(then) if now[f] != then[f]),

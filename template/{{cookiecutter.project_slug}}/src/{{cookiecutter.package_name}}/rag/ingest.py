@@ -6,8 +6,10 @@ IngestReport, so a single broken PDF in a folder of hundreds costs one line of o
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,13 +52,21 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def list_files(root: Path) -> list[Path]:
+def list_files(root: Path, exclude: Sequence[str] = ()) -> list[Path]:
     """Supported files under root, sorted so every run sees them in the same order."""
     return sorted(
         p
         for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUPPORTED and not _hidden(p, root)
+        if p.is_file()
+        and p.suffix.lower() in SUPPORTED
+        and not _hidden(p, root)
+        and not _excluded(p, root, exclude)
     )
+
+
+def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    rel = path.relative_to(root).as_posix()
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -98,7 +108,7 @@ def read_document(path: Path, root: Path, max_bytes: int) -> Document:
 
 
 def load_documents(
-    root: str | Path, max_bytes: int = 5_000_000
+    root: str | Path, max_bytes: int = 5_000_000, exclude: Sequence[str] = ()
 ) -> tuple[list[Document], IngestReport]:
     root = Path(root)
     report = IngestReport()
@@ -106,7 +116,7 @@ def load_documents(
         1 for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUPPORTED
     )
     docs = []
-    for path in list_files(root):
+    for path in list_files(root, exclude):
         rel = path.relative_to(root).as_posix()
         try:
             docs.append(read_document(path, root, max_bytes))
@@ -117,11 +127,11 @@ def load_documents(
     return docs, report
 
 
-def corpus_hashes(root: str | Path) -> dict[str, str]:
+def corpus_hashes(root: str | Path, exclude: Sequence[str] = ()) -> dict[str, str]:
     """sha256 of every supported file: the manifest compares these to spot a stale index."""
     root = Path(root)
     out = {}
-    for path in list_files(root):
+    for path in list_files(root, exclude):
         try:
             out[path.relative_to(root).as_posix()] = file_sha256(path.read_bytes())
         except OSError:
