@@ -51,3 +51,6 @@ def test_cookiecutter_cli_reads_yes_no_answers_as_booleans(template, tmp_path):
     project = tmp_path / "flags"
     assert project.is_dir() and not (project / ".github").exists()
     assert not (project / ".copier-answers.yml").exists()
+    assert (project / "src/flags/train.py").is_file()
+    assert not (project / "src/flags/rag").exists() and not (project / "src/flags/demo.py").exists()
+    assert "gradio" not in (project / "pyproject.toml").read_text()

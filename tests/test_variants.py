@@ -5,9 +5,11 @@ exactly the files its answers call for, are lint-clean and pass the third-party 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -183,6 +185,19 @@ def test_exact_file_set(rendered):
     copier_out, _ = rendered
     answers = yaml.safe_load((copier_out / ANSWERS_FILE).read_text(encoding="utf-8"))
     assert set(tree(copier_out)) == expected_files(answers, answers["package_name"])
+
+
+@variants
+def test_dependencies_follow_the_components(rendered):
+    copier_out, _ = rendered
+    answers = yaml.safe_load((copier_out / ANSWERS_FILE).read_text(encoding="utf-8"))
+    project = tomllib.loads((copier_out / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = {re.split(r"[<>=\[ ]", dep, maxsplit=1)[0] for dep in project["dependencies"]}
+    assert {"torch", "numpy", "pyyaml", "matplotlib", "tqdm"} <= names
+    assert ("faiss-cpu" in names) == ("sentence-transformers" in names) == answers["with_rag"]
+    assert ("gradio" in names) == answers["with_demo"]
+    assert ("tensorboard" in names) == (answers["tracking"] == "tensorboard")
+    assert ("wandb" in names) == (answers["tracking"] == "wandb")
 
 
 @variants
