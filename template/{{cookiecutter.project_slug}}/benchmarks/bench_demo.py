@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,15 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "data" / "qa.jsonl"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_demo(extra: list[str]) -> tuple[subprocess.Popen, str, float]:
     """Start the demo; return the process, its URL and the seconds until it answered."""
-    port = free_port()
+    port = demo.free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", demo.__package__, "demo", "--port", str(port), *extra]
