@@ -23,8 +23,7 @@ from statistics import median
 import torch
 
 from {{ cookiecutter.package_name }}.config import load_config
-from {{ cookiecutter.package_name }}.data import build_task
-from {{ cookiecutter.package_name }}.models import GPT, GPTConfig
+from {{ cookiecutter.package_name }}.tasks import TextTask
 from {{ cookiecutter.package_name }}.tracking import read_metrics
 from {{ cookiecutter.package_name }}.train import build_optimizer, run
 
@@ -46,10 +45,10 @@ CHUNK = 10  # steps per timed chunk; our loop logs (and times itself) every 10 s
 
 def plain_loop(cfg, steps: int) -> list[float]:
     """Seconds per step, per chunk of 10 steps, of the simplest correct loop."""
-    task = build_task(cfg.data, cfg.model.block_size)
+    task = TextTask(cfg)
     torch.manual_seed(0)
-    model = GPT(GPTConfig(**{**vars(cfg.model), "vocab_size": task.vocab_size}))
-    opt = build_optimizer(model, cfg.train, "cpu")
+    model = task.build_model()
+    opt = build_optimizer(model, cfg.train)
     gen = torch.Generator().manual_seed(0)
 
     def step() -> None:

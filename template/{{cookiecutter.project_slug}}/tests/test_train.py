@@ -7,15 +7,10 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.checkpoint import CheckpointError, list_checkpoints
-from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.data import (
-    AdditionTask,
-    Codec,
-    TextTask,
-    build_task,
-    read_text,
-)
+from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.tasks import AdditionTask, TextTask, task_class
+from {{ cookiecutter.package_name }}.tasks.text import Codec, read_corpus
 from {{ cookiecutter.package_name }}.models import GPT, GPTConfig
 from {{ cookiecutter.package_name }}.sample import (
     latest_checkpoint,
@@ -35,8 +30,6 @@ def final_loss(run_dir: Path) -> float:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One short real run shared by several tests (40 steps, checkpoints every 10)."""
-    from {{ cookiecutter.package_name }}.config import load_config
-
     cfg = load_config(None, small_overrides(**{"train.keep_last": 5, "name": "ref"}))
     runs = tmp_path_factory.mktemp("runs")
     return cfg, run(cfg, runs)
@@ -48,6 +41,7 @@ def test_loss_goes_down_and_artefacts(trained):
     assert rows[0]["step"] == 1 and rows[-1]["step"] == 40
     assert rows[-1]["loss"] < rows[0]["loss"] - 0.5
     assert all({"step", "loss", "lr", "tokens_per_s"} <= r.keys() for r in rows)
+    assert not (run_dir / ".lock").exists()  # released at the end
     evals = [r for r in read_metrics(run_dir) if "eval/loss" in r]
     assert [r["step"] for r in evals] == [20, 40]
     for name in ("config.yaml", "metrics.jsonl", "report.md", "loss.png", "summary.json"):
@@ -65,8 +59,8 @@ def test_resume_matches_and_corrupt_checkpoint_falls_back(trained, tmp_path, cap
     data = ckpts[-1].read_bytes()
     ckpts[-1].write_bytes(data[: len(data) // 2])  # step 40 truncated, as by a crash
     with caplog.at_level(logging.WARNING):
-        run(cfg, tmp_path, resume=copy)
-    assert "corrupt or truncated" in caplog.text
+        run(resume=copy)
+    assert "damaged or truncated" in caplog.text and "weights_only" not in caplog.text
     assert final_loss(copy) == final_loss(ref)  # resumed from step 20, bit-identical result
     steps = [r["step"] for r in read_metrics(copy) if "loss" in r]
     assert steps == sorted(set(steps))  # no duplicated lines after the resume
@@ -79,7 +73,7 @@ def test_all_checkpoints_corrupt(tmp_path, trained):
     for p in list_checkpoints(copy):
         p.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="unreadable"):
-        run(cfg, tmp_path, resume=copy)
+        run(resume=copy)
 
 
 def test_existing_run_name_refused(trained):
@@ -91,7 +85,7 @@ def test_existing_run_name_refused(trained):
 def test_overfit_one_batch():
     torch.manual_seed(0)
     model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=16, vocab_size=30))
-    opt = build_optimizer(model, Config().train, "cpu")
+    opt = build_optimizer(model, Config().train)
     x = torch.randint(0, 30, (4, 16))
     y = torch.randint(0, 30, (4, 16))
     for _ in range(150):
@@ -111,15 +105,15 @@ def test_lr_schedule():
 
 def test_optimizer_groups():
     model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=10, bias=True))
-    opt = build_optimizer(model, Config().train, "cpu")
+    opt = build_optimizer(model, Config().train)
     decay, no_decay = opt.param_groups
     assert all(p.dim() >= 2 for p in decay["params"]) and no_decay["weight_decay"] == 0
     assert all(p.dim() < 2 for p in no_decay["params"])
 
 
 def test_text_task_batches():
-    text = read_text(Path(__file__).resolve().parents[1] / "docs")
-    task = TextTask(text, block_size=16, val_fraction=0.1)
+    cfg = load_config(None, ["model.block_size=16", f"data.path={Path(__file__).parents[1] / 'docs'}"])
+    task = TextTask(cfg)
     gen = torch.Generator().manual_seed(0)
     x, y = task.get_batch("train", 4, gen, "cpu")
     assert x.shape == y.shape == (4, 16) and x.dtype == torch.long
@@ -131,27 +125,28 @@ def test_text_task_batches():
 
 def test_missing_data_path_is_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
-        read_text(tmp_path / "nope")
+        read_corpus(tmp_path / "nope")
 
 
 def test_addition_task_masks_the_question():
-    task = AdditionTask(digits=2)
+    task = AdditionTask(load_config(None, ["data.kind=addition", "data.digits=2"]))
     x, y = task.get_batch("train", 8, torch.Generator().manual_seed(0), "cpu")
     assert x.shape == (8, 8)
     assert (y[:, :5] == -1).all() and (y[:, 5:] >= 0).all()
     assert task.codec.decode(task.splits["val"][0].tolist())[2] == "+"
     model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=12)).eval()
-    acc = task.extra_eval(model, "cpu", limit=20)["accuracy"]
+    acc = task.eval_metrics(model, "cpu", limit=20)["accuracy"]
     assert 0.0 <= acc <= 1.0
+    examples = task.report(model, "cpu")["examples"]
+    assert len(examples) == 8 and examples[0]["input"].endswith("=")
 
 
 def test_datasets_path(tmp_path):
     pytest.importorskip("datasets", reason="optional extra 'datasets' is not installed")
-    from {{ cookiecutter.package_name }}.config import DataConfig
-
     f = tmp_path / "corpus.txt"
     f.write_text("hello world\n" * 200)
-    task = build_task(DataConfig(kind="datasets", path=str(f)), block_size=16)
+    cfg = load_config(None, ["data.kind=datasets", f"data.path={f}", "model.block_size=16"])
+    task = task_class("datasets")(cfg)
     assert task.codec.decode(task.codec.encode("hello")) == "hello"
 
 

@@ -4,21 +4,21 @@ A checkpoint is one `torch.save` file holding plain containers and tensors only 
 with `weights_only=True`, which refuses to run pickled code): model, optimizer, GradScaler and
 LR-scheduler states, the step, every random-number-generator state, the config and the codec.
 
-Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
-final name with `os.replace` (atomic on POSIX and Windows): a kill -9 mid-write leaves the
-previous checkpoints intact. Loading tries the newest file first and falls back to older ones.
+Writes are atomic (`files.atomic_write_with`: a temporary file, flushed, then renamed): a kill -9
+mid-write leaves the previous checkpoints intact. Loading tries the newest file first and falls
+back to older ones, naming each unreadable file with a short reason.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import atomic_write_with
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^step_(\d+)\.pt$")
@@ -80,12 +80,7 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep_last: 
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step_{step:07d}.pt"
-    tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda f: torch.save(state, f))
     for old in list_checkpoints(run_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
     return path
@@ -95,10 +90,27 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load one checkpoint file safely (weights_only=True: tensors and plain containers only)."""
     import torch
 
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, garbage, foreign pickle: all mean "unusable"
+        raise CheckpointError(f"cannot load checkpoint {path}: {unreadable_reason(exc)}") from None
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
-        raise ValueError("not a training checkpoint (missing 'model' or 'step')")
+        raise CheckpointError(f"{path} is not a training checkpoint (no 'model' or 'step')")
     return state
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """A short reason for a checkpoint that failed to load.
+
+    torch's own message for a file it refuses suggests loading it with weights_only=False,
+    which would run whatever code the file contains: never do that with a damaged or foreign
+    file, so that advice is left out here.
+    """
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "it is damaged or was not written by this project's training loop"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"damaged or truncated ({first[:120]})"
 
 
 def load_latest(run_dir: Path, map_location: str = "cpu") -> tuple[dict[str, Any], Path]:
@@ -109,13 +121,8 @@ def load_latest(run_dir: Path, map_location: str = "cpu") -> tuple[dict[str, Any
     for path in reversed(candidates):
         try:
             return load_checkpoint(path, map_location), path
-        except Exception as exc:  # truncated zip, bad pickle, wrong content: all mean "unusable"
-            log.warning(
-                "checkpoint %s is corrupt or truncated (%s: %s); trying the previous one",
-                path,
-                type(exc).__name__,
-                exc,
-            )
+        except CheckpointError as exc:
+            log.warning("%s; trying the previous one", exc)
     raise CheckpointError(
         f"every checkpoint in {checkpoint_dir(run_dir)} is unreadable; start a new run"
     )

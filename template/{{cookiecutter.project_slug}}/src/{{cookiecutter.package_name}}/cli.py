@@ -1,28 +1,51 @@
 """Command-line interface: `python -m <package> COMMAND`.
 
-Each command is a small handler function registered in `build_parser()`; handlers import
-torch and friends lazily so `--help` stays instant. A component with commands of its own adds
-them with an `add_..._parser(subparsers)` function called from `build_parser()`.
-A `UserError` (bad config, missing file...) becomes a one-line message and exit code 2.
+The core commands (doctor, train, report, config, labs) are registered
+here. Optional command groups live in their own component (rag, demo) or track package
+(theory, applied, systems); a rendered project holds only the ones its answers chose, so this
+file looks for them at run time (`find_components`) and lets each add its own parser through an
+`add_parser(subparsers)` function. The core never imports a component any other way.
+
+Handlers import torch and friends lazily so `--help` stays instant. Every error a user can
+cause is a `UserError`: `main` prints it as one line and exits with code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 from . import __version__
-{%- if cookiecutter.with_demo %}
-from .demo import add_demo_parser
-{%- endif %}
-from .errors import UserError
-{%- if cookiecutter.with_rag %}
-from .rag.cli import add_rag_parser
-{%- endif %}
+from .errors import UserError, print_error
+
+# Command groups in their own modules, in the order `--help` lists them: `labs` (every project
+# has it), then the optional components and tracks. Each is a subpackage with a `cli.py`, or a
+# module, defining `add_parser(subparsers)`.
+COMPONENTS = ("labs", "rag", "demo", "theory", "applied", "systems")
+TRACKS = ("theory", "applied", "systems")
+
+
+def find_components(names: Sequence[str] = COMPONENTS) -> dict[str, ModuleType]:
+    """{name: module with add_parser} for each optional component this project has."""
+    found = {}
+    for name in names:
+        spec = importlib.util.find_spec(f".{name}", __package__)
+        if spec is None:
+            continue
+        module = f".{name}.cli" if spec.submodule_search_locations else f".{name}"
+        found[name] = importlib.import_module(module, __package__)
+    return found
+
+
+def track() -> str | None:
+    """The project's track: the name of the one track package it holds."""
+    return next((t for t in TRACKS if importlib.util.find_spec(f".{t}", __package__)), None)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -36,22 +59,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import logging
 
-    from .config import apply_overrides, load_config
     from .train import run
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.resume is not None:
-        if args.config is not None:
-            raise UserError("use either --config or --resume (a run keeps its own config.yaml)")
-        config = load_config(Path(args.resume) / "config.yaml", args.set)
-        runs_dir = Path(args.resume).parent
-    else:
-        config = load_config(args.config, [])
-        if args.config is not None and not config.name:
-            config.name = f"{Path(args.config).stem}-{datetime.now():%Y%m%d-%H%M%S}"
-        apply_overrides(config, args.set)
-        runs_dir = Path(args.runs_dir)
-    run_dir = run(config, runs_dir, resume=args.resume)
+    if args.resume is not None and args.config is not None:
+        raise UserError("use either --config or --resume (a run keeps its own config.yaml)")
+    run_dir = run(
+        config_file=args.config,
+        overrides=args.set,
+        runs_dir=Path(args.runs_dir),
+        resume=args.resume,
+    )
     print(run_dir)
     return 0
 
@@ -60,6 +78,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     print(write_report(Path(args.run_dir)))
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from .config import describe, flatten, load_config
+
+    cfg = load_config(args.config, args.set)
+    values = flatten(cfg.to_dict())
+    sections = [("training (train --config FILE)", describe(type(cfg)), values)]
+    rag = find_components(("rag",))
+    if rag:
+        from .rag.config import RagConfig, load_config as load_rag_config
+
+        rag_values = flatten(vars(load_rag_config(args.rag_config)))
+        sections.append(("RAG (configs/rag.yaml)", describe(RagConfig), rag_values))
+    rows_out = []
+    for title, rows, current in sections:
+        rows_out.append({"section": title, "keys": [
+            {"key": k, "type": t, "default": d, "value": current.get(k, d), "help": h}
+            for k, t, d, h in rows
+        ]})
+    if args.json:
+        print(json.dumps(rows_out, indent=2, default=str))
+        return 0
+    for section in rows_out:
+        print(f"# {section['section']}")
+        for row in section["keys"]:
+            value = row["value"]
+            shown = f"{value!r}" + ("" if value == row["default"] else f" (default {row['default']!r})")
+            print(f"{row['key']:<32} {row['type']:<10} {shown}")
+            if row["help"]:
+                print(f"{'':<32} {row['help']}")
+        print()
+    print("Environment: AI_DEVICE=cpu|cuda|cuda:N|mps forces the device when train.device is auto;")
+    print("WANDB_API_KEY switches W&B to online mode; CI=1 prints plain lines instead of a bar.")
     return 0
 
 
@@ -78,13 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model; writes a run folder")
     p.add_argument("--config", type=Path, help="YAML config (e.g. configs/tiny.yaml)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.max_steps=100 (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument(
         "--runs-dir", default="runs", help="parent folder of run folders (default: runs)"
     )
@@ -96,15 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild report.md and the loss plot of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_report)
-{%- if cookiecutter.with_rag %}
 
-    add_rag_parser(sub)
-{%- endif %}
-{%- if cookiecutter.with_demo %}
+    config = sub.add_parser("config", help="list every config key: type, default, meaning")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="show")
+    p = config_sub.add_parser("show", help="every key with its type, value and description")
+    p.add_argument("--config", type=Path, help="show the values this training config gives")
+    p.add_argument("--rag-config", type=Path, help="RAG config (default: configs/rag.yaml)")
+    add_set_argument(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_config_show)
 
-    add_demo_parser(sub)
-{%- endif %}
+    for component in find_components().values():
+        component.add_parser(sub)
     return parser
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.max_steps=100 (repeatable)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,8 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,11 +7,11 @@ Everything comes from files in the run folder (config.yaml, metrics.jsonl, summa
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import NotText, atomic_write_text, atomic_write_with, read_text_file
 from .tracking import read_metrics
 
 REPORT_FILE = "report.md"
@@ -33,21 +33,53 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
     if val:
         ax.plot(*zip(*val, strict=True), "o-", label="eval loss")
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy")
+    ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if train or val:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no metrics yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    atomic_write_with(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value)
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
+    try:
+        config = yaml.safe_load(read_text_file(path))
+    except (NotText, yaml.YAMLError) as exc:
+        raise UserError(f"{path} is damaged ({str(exc).splitlines()[0]}); restore it") from None
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for k, v in config.items() if k != "name"):
+        raise UserError(f"{path} is damaged (not a mapping of sections); restore it")
+    return config
+
+
+def _read_summary(run_dir: Path) -> tuple[dict[str, Any], str]:
+    """summary.json, or {} with a note saying why it is not used."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return {}, "No summary.json: the run did not finish (figures come from metrics.jsonl)."
+    try:
+        summary = json.loads(read_text_file(path))
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, OSError) as exc:
+        return {}, f"summary.json is damaged ({exc}); figures come from metrics.jsonl."
+    return summary, ""
 
 
 def write_report(run_dir: Path) -> Path:
@@ -55,26 +87,21 @@ def write_report(run_dir: Path) -> Path:
     import yaml
 
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    if run_dir.is_file():
+        raise UserError(f"{run_dir} is a file; give a run folder (runs/<name>)")
+    config = _read_config(run_dir)
     rows = read_metrics(run_dir)
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    summary, note = _read_summary(run_dir)
     plot_losses(rows, run_dir / PLOT_FILE)
 
     train_rows = [r for r in rows if "loss" in r]
     eval_rows = [r for r in rows if "eval/loss" in r]
-    final = summary.get("final") or (train_rows[-1] if train_rows else {})
-    final_eval = summary.get("eval") or (eval_rows[-1] if eval_rows else {})
+    final = _mapping(summary.get("final")) or (train_rows[-1] if train_rows else {})
+    final_eval = _mapping(summary.get("eval")) or (eval_rows[-1] if eval_rows else {})
     seed = config.get("train", {}).get("seed")
     lines = [f"# Run report: {run_dir.name}", ""]
-    if not summary:
-        lines += [
-            "> No summary.json: the run did not finish (figures come from metrics.jsonl).",
-            "",
-        ]
+    if note:
+        lines += [f"> {note}", ""]
     lines += [
         "## Result",
         "",
@@ -85,16 +112,21 @@ def write_report(run_dir: Path) -> Path:
     ]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in final_eval.items() if k != "step"]
     if summary:
+        unit = next((k[6:-6] for k in summary if k.startswith("train_") and k.endswith("_per_s")), "")
         lines += [
             f"| best eval loss | {_fmt(summary.get('best_eval_loss'))} |",
             f"| stopped early | {summary.get('stopped_early')} |",
-            f"| parameters | {summary.get('params'):,} |",
-            f"| training throughput | {_fmt(summary.get('train_tokens_per_s'))} tokens/s |",
+            f"| parameters | {_fmt(summary.get('params'))} |",
+            f"| training throughput | {_fmt(summary.get(f'train_{unit}_per_s'))} {unit}/s |",
             f"| training time | {_fmt(summary.get('train_time_s'))} s "
             f"(wall {_fmt(summary.get('wall_time_s'))} s incl. eval + checkpoints) |",
         ]
-        if "mfu" in final:
+        if isinstance(final.get("mfu"), float):
             lines.append(f"| MFU | {final['mfu']:.1%} |")
+        if "sample_word_share" in summary:
+            lines.append(
+                f"| sample words found in the training text | {summary['sample_word_share']:.0%} |"
+            )
     lines += [f"| seed | {seed} |", "", f"![loss curve]({PLOT_FILE})", ""]
     env = summary.get("environment") or {}
     if env:
@@ -105,7 +137,16 @@ def write_report(run_dir: Path) -> Path:
             lines.append(f"| processes (DDP) | {summary['world_size']} |")
         lines.append("")
     if summary.get("sample"):
-        lines += ["## Sample", "", "```text", summary["sample"].replace("```", "'''"), "```", ""]
+        lines += ["## Sample", "", "```text", str(summary["sample"]).replace("```", "'''"), "```", ""]
+    examples = summary.get("examples")
+    if isinstance(examples, list) and examples:
+        lines += ["## Examples (held-out, wrong ones first)", "", "| input | expected | model |"]
+        lines += ["|---|---|---|"]
+        for ex in examples:
+            if isinstance(ex, dict):
+                mark = "" if ex.get("output") == ex.get("target") else " ✗"
+                lines.append(f"| `{ex.get('input')}` | `{ex.get('target')}` | `{ex.get('output')}`{mark} |")
+        lines.append("")
     lines += [
         "## Config (resolved)",
         "",
@@ -117,8 +158,8 @@ def write_report(run_dir: Path) -> Path:
         "same hardware and torch version).",
         "",
     ]
-    out = run_dir / REPORT_FILE
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(run_dir / REPORT_FILE, "\n".join(lines))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -6,44 +6,81 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import list_checkpoints, load_latest
-from .data import Codec
+from .checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_latest
 from .errors import UserError
+from .tasks.text import Codec
+
+# Tasks whose model is the GPT with a character codec: their runs can generate text.
+TEXT_TASKS = ("text", "addition", "datasets")
+
+
+def text_checkpoints(runs_dir: str | Path) -> list[Path]:
+    """Checkpoint files of every run under runs_dir, newest first (by modification time)."""
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        return []
+    found = [ckpt for run in runs.iterdir() if run.is_dir() for ckpt in list_checkpoints(run)]
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p), reverse=True)
 
 
 def latest_checkpoint(runs_dir: str | Path) -> Path | None:
-    """Newest checkpoint file of the most recently modified run under runs_dir (or None)."""
-    runs = Path(runs_dir)
-    if not runs.is_dir():
-        return None
-    best: tuple[float, Path] | None = None
-    for run_dir in runs.iterdir():
-        if run_dir.is_dir():
-            for ckpt in list_checkpoints(run_dir):
-                key = (ckpt.stat().st_mtime, ckpt)
-                best = key if best is None or key > best else best
-    return best[1] if best else None
+    """Newest checkpoint file under runs_dir (or None)."""
+    found = text_checkpoints(runs_dir)
+    return found[0] if found else None
+
+
+def _model_from_state(state: dict[str, Any], device: str) -> tuple[Any, Codec]:
+    from .models.gpt import GPT, GPTConfig
+
+    config = state.get("config") or {}
+    kind = (config.get("data") or {}).get("kind", "text")
+    if kind not in TEXT_TASKS:
+        raise CheckpointError(f"a {kind!r} run does not generate text")
+    codec = state.get("task", {}).get("codec") or state.get("codec")
+    if codec is None:
+        raise CheckpointError("the checkpoint holds no vocabulary")
+    model = GPT(GPTConfig(**config["model"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), Codec.from_dict(codec)
 
 
 def load_for_generation(run_dir_or_ckpt: str | Path, device: str = "cpu") -> tuple[Any, Codec]:
     """Model (eval mode) and codec from a run folder (newest good checkpoint) or a .pt file."""
-    from .checkpoint import load_checkpoint
-    from .models.gpt import GPT, GPTConfig
-
     path = Path(run_dir_or_ckpt)
     if path.is_dir():
         state, _ = load_latest(path, map_location=device)
     elif path.is_file():
-        try:
-            state = load_checkpoint(path, map_location=device)
-        except Exception as exc:
-            raise UserError(f"cannot load checkpoint {path}: {exc}") from None
+        state = load_checkpoint(path, map_location=device)
     else:
         raise UserError(f"{path} is neither a run folder nor a checkpoint file")
-    model = GPT(GPTConfig(**state["config"]["model"]))
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
-    return model, Codec.from_dict(state["codec"])
+    return _model_from_state(state, device)
+
+
+def load_newest_model(
+    runs_dir: str | Path, device: str = "cpu"
+) -> tuple[Any, Codec, Path, list[tuple[Path, str]]]:
+    """The newest readable text-generating checkpoint under runs_dir.
+
+    Returns (model, codec, checkpoint path, skipped), where skipped lists the newer checkpoints
+    that could not be used, each with a short reason, so the caller can say so.
+    """
+    skipped: list[tuple[Path, str]] = []
+    for path in text_checkpoints(runs_dir):
+        try:
+            state = load_checkpoint(path, map_location=device)
+            model, codec = _model_from_state(state, device)
+        except (CheckpointError, KeyError, TypeError, RuntimeError) as exc:
+            reason = str(exc).removeprefix(f"cannot load checkpoint {path}: ")
+            skipped.append((path, reason))
+            continue
+        return model, codec, path, skipped
+    if skipped:
+        raise UserError(
+            f"none of the {len(skipped)} checkpoints under {runs_dir} can be read "
+            f"(newest: {skipped[0][0]}: {skipped[0][1]}); train a model first: "
+            "train --config configs/tiny.yaml"
+        )
+    raise UserError(f"no trained model under {runs_dir}; train one: train --config configs/tiny.yaml")
 
 
 def stream_text(

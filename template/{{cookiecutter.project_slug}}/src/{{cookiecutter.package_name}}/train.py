@@ -1,29 +1,45 @@
-"""The training loop: one readable function, `run(config, runs_dir, resume=None) -> run folder`.
+"""The training loop, for every task: `run(...) -> run folder`.
+
+Read it in four parts, top to bottom:
+1. `setup_hardware`: device, precision policy and, under `torchrun`, the process group;
+2. `open_run`: a new run folder, or an existing one to resume (its config, checkpoint and lock);
+3. `train_loop`: the optimisation loop itself (nanoGPT-sized);
+4. `finish`: summary.json and report.md.
 
 Per optimizer step: `grad_accum` micro-batches (forward under autocast when the precision
 policy says so, backward through the GradScaler), gradient clipping, AdamW step, LR schedule
-(linear warmup then cosine decay). Every `eval_interval` steps: loss on held-out batches (+ task
-metrics), early stopping if asked. Every `checkpoint_interval` steps: an atomic checkpoint.
-Metrics go to metrics.jsonl (and TensorBoard / W&B when chosen); at the end summary.json and
-report.md. Under `torchrun` the same loop runs with DistributedDataParallel: every rank
-trains on its own batches, gradients are averaged, and only rank 0 writes files.
+(linear warmup then cosine decay). Every `eval_interval` steps: loss on held-out batches plus the
+task's metrics, early stopping if asked. Every `checkpoint_interval` steps: an atomic checkpoint.
+Under `torchrun` every rank trains on its own batches, gradients are averaged (DDP), and only
+rank 0 writes files.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import Config, TrainConfig, save_config, seed_everything
+from .config import (
+    RESUME_SAFE,
+    Config,
+    ConfigError,
+    TrainConfig,
+    changed_keys,
+    from_dict,
+    load_config,
+    parse_overrides,
+    read_yaml_mapping,
+    save_config,
+    seed_everything,
+)
 from .errors import UserError
 
 SUMMARY_FILE = "summary.json"
@@ -43,6 +59,10 @@ _PEAK_FLOPS = {
 }
 
 
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Learning rate for optimizer step `step` (0-based): linear warmup, then cosine to min_lr."""
     if step < cfg.warmup_steps:
@@ -51,7 +71,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def build_optimizer(model: Any, cfg: TrainConfig, device_type: str) -> Any:
+def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
     """AdamW with weight decay on matrices (linear weights, embeddings) only.
 
     Biases and LayerNorm gains are 1-D: decaying them towards zero only hurts. The fused
@@ -71,305 +91,508 @@ def build_optimizer(model: Any, cfg: TrainConfig, device_type: str) -> Any:
         return torch.optim.AdamW(groups, **kwargs)
 
 
-def estimate_mfu(n_params: int, cfg: Any, tokens_per_s: float, device_name: str) -> float | None:
-    """Achieved / peak FLOP/s, with 6N + 12*L*T*C FLOPs per token (PaLM paper, appendix B)."""
-    peak = next((v for k, v in _PEAK_FLOPS.items() if k in device_name), None)
-    if peak is None:
-        return None
-    flops_per_token = 6 * n_params + 12 * cfg.n_layer * cfg.block_size * cfg.n_embd
-    return flops_per_token * tokens_per_s / peak
+def peak_flops(device_name: str) -> float | None:
+    return next((v for k, v in _PEAK_FLOPS.items() if k in device_name), None)
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size) from the variables torchrun sets; (0, 0, 1) otherwise."""
-    return (
-        int(os.environ.get("RANK", "0")),
-        int(os.environ.get("LOCAL_RANK", "0")),
-        int(os.environ.get("WORLD_SIZE", "1")),
-    )
+# ----------------------------------------------------------------------------- 1. hardware
 
 
-def _new_run_dir(runs_dir: Path, name: str) -> Path:
-    if name:
-        run_dir = runs_dir / name
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UserError(
-                f"run folder {run_dir} already exists: pick another name or --resume {run_dir}"
+@dataclass
+class Hardware:
+    device: str
+    precision: Any  # device.Precision: dtype, autocast, GradScaler or not
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    accelerator: str = ""  # GPU name, for MFU against its peak FLOP/s
+
+    @property
+    def ddp(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0  # only rank 0 writes files and prints
+
+
+def setup_hardware(t: TrainConfig) -> Hardware:
+    """Pick the device and precision; join the process group when started by torchrun."""
+    import torch
+
+    from .device import configure_tf32, configure_threads, pick_device, pick_precision
+
+    # torchrun sets these; a plain `python -m` run is rank 0 of 1.
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = pick_device(t.device)
+    if world_size > 1 and device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        configure_tf32(True)
+    configure_threads(t.threads)
+    return Hardware(device, pick_precision(device, t.dtype), rank, local_rank, world_size)
+
+
+# ----------------------------------------------------------------------------- 2. the run
+
+
+@dataclass
+class Run:
+    """Everything one training run holds while it trains."""
+
+    cfg: Config
+    run_dir: Path
+    task: Any
+    model: Any  # the plain model (checkpoints save its weights)
+    optimizer: Any
+    scheduler: Any
+    scaler: Any
+    data_gen: Any  # the RNG that draws training batches (saved, so resume is exact)
+    lock: Any = None
+    step: int = 0  # optimizer steps done
+    best_eval: float = math.inf
+    bad_evals: int = 0  # evaluations in a row without improvement (early stopping)
+    elapsed_before: float = 0.0  # seconds trained before this process (resume)
+    resumed_from: Path | None = None
+    notes: list[str] = field(default_factory=list)  # warnings to show before training
+    t0: float = 0.0  # when this process started training (perf_counter)
+
+
+def _auto_name(config_file: Path | None) -> str:
+    stem = config_file.stem if config_file is not None else "run"
+    return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _create_run_dir(runs_dir: Path, name: str, automatic: bool) -> Path:
+    """Create a new, empty run folder. mkdir is atomic: two runs can never get the same one."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_dir = runs_dir / (name if n == 1 else f"{name}-{n}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            if automatic:
+                continue  # two runs started in the same second: take the next suffix
+            if any(run_dir.iterdir()):
+                raise UserError(
+                    f"run folder {run_dir} already exists: pick another name "
+                    f"(--set name=...) or continue it with --resume {run_dir}"
+                ) from None
+            return run_dir
+    raise UserError(f"too many runs named {name} in {runs_dir}")  # pragma: no cover
+
+
+def _new_run_config(config: Config | None, config_file: Path | None, overrides: Sequence[str]):
+    cfg = load_config(config_file, list(overrides)) if config is None else config
+    if config is not None and overrides:
+        cfg = from_dict(cfg.to_dict(), overrides)
+    return cfg
+
+
+def _resume_config(run_dir: Path, state: dict[str, Any], overrides: Sequence[str]) -> Config:
+    """The run's own config.yaml (+ the allowed overrides), checked against its checkpoint."""
+    for key, _ in parse_overrides(overrides):
+        if key not in RESUME_SAFE:
+            raise ConfigError(
+                f"--set {key} cannot change when resuming: it would make a different run. "
+                f"Keys that may change: {', '.join(RESUME_SAFE)}. To change {key}, start a new "
+                f"run: train --config {run_dir / 'config.yaml'} --set {key}=... --set name=NEW"
             )
-        return run_dir
-    base = runs_dir / f"run-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
-    return run_dir
+    saved = read_yaml_mapping(run_dir / "config.yaml")
+    try:
+        cfg = from_dict(saved, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{run_dir / 'config.yaml'}: {exc}") from None
+    edited = {
+        k: v
+        for k, v in changed_keys(state["config"], from_dict(saved).to_dict()).items()
+        if k not in RESUME_SAFE and k != "name"
+    }
+    if edited:
+        what = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in edited.items())
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'} no longer matches the run's checkpoint ({what}). "
+            "Undo the edit to resume, or start a new run from the edited file with "
+            f"train --config {run_dir / 'config.yaml'} --set name=NEW"
+        )
+    return cfg
 
 
-def evaluate(model: Any, task: Any, cfg: Config, precision: Any, device: str) -> dict[str, float]:
+def open_run(
+    hw: Hardware,
+    runs_dir: Path,
+    config: Config | None = None,
+    config_file: Path | None = None,
+    overrides: Sequence[str] = (),
+    resume: Path | None = None,
+) -> Run:
+    """Build the task, model and optimizer; create the run folder or restore a checkpoint."""
+    import torch
+
+    from .checkpoint import load_latest, set_rng_state
+    from .runlock import RunLock
+    from .tasks import task_class
+
+    state: dict[str, Any] | None = None
+    lock = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
+        if hw.is_main:
+            lock = RunLock(run_dir).acquire()
+        try:
+            state, path = load_latest(run_dir, map_location=hw.device)
+            cfg = _resume_config(run_dir, state, overrides)
+            if state["step"] >= cfg.train.max_steps or state.get("stopped_early"):
+                how = "stopped early" if state.get("stopped_early") else "finished"
+                raise UserError(
+                    f"{run_dir} already {how} at step {state['step']} (train.max_steps "
+                    f"{cfg.train.max_steps}); to train it further: --resume {run_dir} "
+                    f"--set train.max_steps={state['step'] + cfg.train.max_steps}"
+                )
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+    else:
+        cfg = _new_run_config(config, config_file, overrides)
+        if hw.is_main:
+            name = cfg.name or _auto_name(config_file)
+            run_dir = _create_run_dir(Path(runs_dir), name, automatic=not cfg.name)
+            lock = RunLock(run_dir).acquire()
+        else:
+            run_dir = Path()
+        if hw.ddp:  # every rank must agree on the folder rank 0 chose
+            import torch.distributed as dist
+
+            box = [str(run_dir)]
+            dist.broadcast_object_list(box, src=0)
+            run_dir = Path(box[0])
+        cfg.name = run_dir.name
+
+    try:
+        t = cfg.train
+        seed_everything(t.seed, t.deterministic)
+        task = task_class(cfg.data.kind)(cfg, state["task"] if state else None)
+        model = task.build_model().to(hw.device)
+        optimizer = build_optimizer(model, t)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, t) / t.lr)
+        scaler = torch.amp.GradScaler(hw.precision.device_type, enabled=hw.precision.use_scaler)
+        data_gen = torch.Generator().manual_seed(t.seed + hw.rank)  # each rank: other batches
+        run = Run(cfg, run_dir, task, model, optimizer, scheduler, scaler, data_gen, lock)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"], data_gen if not hw.ddp else None)
+            run.step, run.best_eval = state["step"], state["best_eval"]
+            run.bad_evals, run.elapsed_before = state["bad_evals"], state["elapsed_s"]
+            run.resumed_from = path
+            if state.get("data_fingerprint") != task.fingerprint():
+                run.notes.append(
+                    "the training data changed since this run started (fingerprint "
+                    f"{state.get('data_fingerprint')} -> {task.fingerprint()}); it continues "
+                    "with the vocabulary saved in the checkpoint, on the changed data"
+                )
+        if hw.is_main:
+            save_config(cfg, run_dir / "config.yaml")  # resolved: vocab_size from the data
+        return run
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
+
+
+def save(run: Run, hw: Hardware, *, finished: bool = False, stopped_early: bool = False) -> None:
+    from .checkpoint import rng_state, save_checkpoint
+
+    if not hw.is_main:
+        return
+    state = {
+        "step": run.step,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": rng_state(run.data_gen),
+        "config": run.cfg.to_dict(),
+        "task": run.task.state_dict(),
+        "data_fingerprint": run.task.fingerprint(),
+        "best_eval": run.best_eval,
+        "bad_evals": run.bad_evals,
+        "elapsed_s": run.elapsed_before + time.perf_counter() - run.t0,
+        "finished": finished,
+        "stopped_early": stopped_early,
+    }
+    save_checkpoint(run.run_dir, run.step, state, run.cfg.train.keep_last)
+
+
+def evaluate(run: Run, hw: Hardware) -> dict[str, float]:
     """Mean loss over `eval_iters` batches of each split, plus the task's own metrics.
 
     Uses its own RNG so evaluating never changes the training batches (exact resume).
     """
     import torch
 
+    model, task, t = run.model, run.task, run.cfg.train
     model.eval()
     out: dict[str, float] = {}
-    gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+    gen = torch.Generator().manual_seed(t.seed + 1)
     with torch.no_grad():
-        for split in ("val", "train"):
+        for split, key in (("val", "eval/loss"), ("train", "eval/train_loss")):
             losses = []
-            for _ in range(cfg.train.eval_iters):
-                x, y = task.get_batch(split, cfg.train.batch_size, gen, device)
-                with precision.autocast_context():
-                    _, loss = model(x, y)
-                losses.append(loss.item())
-            out["eval/loss" if split == "val" else "eval/train_loss"] = sum(losses) / len(losses)
-        out.update({f"eval/{k}": v for k, v in task.extra_eval(model, device).items()})
+            for _ in range(t.eval_iters):
+                batch = task.get_batch(split, t.batch_size, gen, hw.device)
+                with hw.precision.autocast_context():
+                    losses.append(task.loss(model, batch).item())
+            out[key] = sum(losses) / len(losses)
+        out.update({f"eval/{k}": v for k, v in task.eval_metrics(model, hw.device).items()})
     model.train()
     return out
 
 
-def run(config: Config, runs_dir: Path, resume: Path | None = None) -> Path:
-    """Train as `config` says; returns the run folder (config, metrics, checkpoints, report)."""
+# ----------------------------------------------------------------------------- 3. the loop
+
+
+@dataclass
+class LoopResult:
+    last: dict[str, Any] = field(default_factory=dict)  # the last metrics line
+    last_eval: dict[str, float] = field(default_factory=dict)
+    train_time: float = 0.0  # seconds spent in training steps (not eval, not checkpoints)
+    train_units: int = 0  # tokens (or samples) trained on in train_time
+    stopped_early: bool = False
+
+
+def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
     import torch
 
-    from .checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
-    from .data import build_task
-    from .device import configure_tf32, configure_threads, doctor_info, pick_device, pick_precision
-    from .models.gpt import GPT, GPTConfig
-    from .report import write_report
-    from .tracking import Tracker, truncate_metrics
-
-    cfg = copy.deepcopy(config)
-    t = cfg.train
-    rank, local_rank, world_size = _distributed()
-    ddp = world_size > 1
-    is_main = rank == 0
-    device = pick_device(t.device)
-    if ddp and device.startswith("cuda"):
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(local_rank)
-    if ddp:
+    model, task, t, cfg = run.model, run.task, run.cfg.train, run.cfg
+    train_model = torch.compile(model) if t.compile else model
+    if hw.ddp:
         import torch.distributed as dist
-
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    precision = pick_precision(device, t.dtype)
-    if device.startswith("cuda"):
-        configure_tf32(True)
-    configure_threads(t.threads)
-    seed_everything(t.seed, t.deterministic)
-
-    task = build_task(cfg.data, cfg.model.block_size)
-    if cfg.model.vocab_size == 0:
-        cfg.model.vocab_size = task.vocab_size
-    elif cfg.model.vocab_size < task.vocab_size:
-        raise UserError(
-            f"model.vocab_size {cfg.model.vocab_size} < data vocabulary {task.vocab_size}"
-        )
-    raw_model = GPT(GPTConfig(**asdict(cfg.model))).to(device)
-    optimizer = build_optimizer(raw_model, t, precision.device_type)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, t) / t.lr)
-    scaler = torch.amp.GradScaler(precision.device_type, enabled=precision.use_scaler)
-    data_gen = torch.Generator().manual_seed(t.seed + rank)  # each rank sees different batches
-
-    runs_dir = Path(runs_dir)
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
-    else:
-        run_dir = _new_run_dir(runs_dir, cfg.name) if is_main else Path()
-        if ddp:  # every rank must agree on the folder rank 0 chose
-            box = [str(run_dir)]
-            dist.broadcast_object_list(box, src=0)
-            run_dir = Path(box[0])
-    cfg.name = run_dir.name
-
-    start_step, best_eval, bad_evals, elapsed_before = 0, math.inf, 0, 0.0
-    if resume is not None:
-        state, path = load_latest(run_dir, map_location=device)
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"], data_gen if not ddp else None)
-        start_step, best_eval = state["step"], state["best_eval"]
-        bad_evals, elapsed_before = state["bad_evals"], state["elapsed_s"]
-        if is_main:
-            print(f"resuming {run_dir} from {path.name} (step {start_step})", file=sys.stderr)
-            truncate_metrics(run_dir, start_step)
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-
-    model = raw_model
-    if t.compile:
-        model = torch.compile(model)
-    if ddp:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(model, device_ids=[local_rank] if device != "cpu" else None)
+        ids = [hw.local_rank] if hw.device != "cpu" else None
+        train_model = DistributedDataParallel(train_model, device_ids=ids)
+    quiet = not hw.is_main or not sys.stderr.isatty() or bool(os.environ.get("CI"))
+    bar = _progress(t.max_steps, run.step, quiet)
+    peak = peak_flops(hw.accelerator) if hw.accelerator else None
+    flops_per_unit = task.flops_per_unit(model)
 
-    tracker = Tracker(run_dir, cfg, enabled=is_main)
-    env = doctor_info(device, precision.dtype) if is_main else {}
-    n_params = raw_model.num_params()
-    tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size * world_size
-    quiet = not is_main or not sys.stderr.isatty() or bool(os.environ.get("CI"))
-    bar = _progress(t.max_steps, start_step, quiet)
-
-    def save(step: int) -> None:
-        if is_main:
-            save_checkpoint(
-                run_dir,
-                step,
-                {
-                    "step": step,
-                    "model": raw_model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": rng_state(data_gen),
-                    "config": cfg.to_dict(),
-                    "codec": task.codec.to_dict(),
-                    "best_eval": best_eval,
-                    "bad_evals": bad_evals,
-                    "elapsed_s": elapsed_before + time.perf_counter() - t_loop,
-                },
-                t.keep_last,
-            )
-
-    last: dict[str, Any] = {}
-    last_eval: dict[str, float] = {}
-    train_time, train_steps, stopped_early = 0.0, 0, False
-    t_loop = t_mark = time.perf_counter()
-    steps_since_mark, paused = 0, 0.0  # paused: eval/checkpoint time, not counted as training
-    step = start_step
+    res = LoopResult()
+    diverged = torch.zeros((), dtype=torch.bool, device=hw.device)  # any non-finite loss yet?
+    good_step = run.step  # the last step known to have a finite loss
+    units = 0  # units trained since the last log line
+    run.t0 = t_mark = time.perf_counter()
+    paused = 0.0  # eval and checkpoint time since the last log line: not training time
     try:
-        for step in range(start_step + 1, t.max_steps + 1):  # `step` = optimizer steps done
-            lr = optimizer.param_groups[0]["lr"]
-            loss_sum = torch.zeros((), device=device)
+        while run.step < t.max_steps:
+            lr = run.optimizer.param_groups[0]["lr"]
+            loss_sum = torch.zeros((), device=hw.device)
             for micro in range(t.grad_accum):
-                x, y = task.get_batch("train", t.batch_size, data_gen, device)
+                batch = task.get_batch("train", t.batch_size, run.data_gen, hw.device)
                 # With DDP, only the last micro-batch all-reduces gradients (the others add up).
-                sync = ddp and micro < t.grad_accum - 1
-                with model.no_sync() if sync else nullcontext():
-                    with precision.autocast_context():
-                        _, loss = model(x, y)
-                    scaler.scale(loss / t.grad_accum).backward()
+                skip_grad_sync = hw.ddp and micro < t.grad_accum - 1
+                with train_model.no_sync() if skip_grad_sync else nullcontext():
+                    with hw.precision.autocast_context():
+                        loss = task.loss(train_model, batch)
+                    run.scaler.scale(loss / t.grad_accum).backward()
                 loss_sum += loss.detach()
+                units += task.units(batch) * hw.world_size
             if t.grad_clip > 0:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), t.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+                run.scaler.unscale_(run.optimizer)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            run.scaler.step(run.optimizer)
+            run.scaler.update()
+            run.optimizer.zero_grad(set_to_none=True)
+            run.scheduler.step()
+            run.step += 1
+            diverged |= ~torch.isfinite(loss_sum)  # checked (one sync) before logging or saving
             bar.update(1)
-            steps_since_mark += 1
 
-            final = step == t.max_steps
-            if step % t.log_interval == 0 or step == 1 or final:
+            step, final = run.step, run.step == t.max_steps
+            log_now = step % t.log_interval == 0 or step == 1 or final
+            eval_now = step % t.eval_interval == 0 or final
+            save_now = step % t.checkpoint_interval == 0 or final
+            if log_now or eval_now or save_now:
+                if diverged.item():
+                    raise TrainingDiverged(
+                        f"the loss became NaN or infinite between step {good_step} and step "
+                        f"{step} (lr {lr:.3g}). Checkpoints up to step {good_step} are good. "
+                        f"Lower train.lr (now {t.lr}) or raise train.warmup_steps, then start "
+                        "a new run"
+                    )
+                good_step = step
+
+            if log_now:
                 loss_value = loss_sum / t.grad_accum
-                if ddp:
+                if hw.ddp:
                     dist.all_reduce(loss_value, op=dist.ReduceOp.AVG)
-                if device.startswith("cuda"):
+                if hw.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 now = time.perf_counter()
                 dt = max(now - t_mark - paused, 1e-9)
-                train_time += dt
-                train_steps += steps_since_mark
-                tok_s = tokens_per_step * steps_since_mark / dt
-                last = {
+                res.train_time += dt
+                res.train_units += units
+                res.last = {
                     "step": step,
                     "loss": loss_value.item(),
                     "lr": lr,
-                    "tokens_per_s": round(tok_s, 1),
-                    "samples_per_s": round(tok_s / cfg.model.block_size, 2),
-                    "elapsed_s": round(elapsed_before + now - t_loop, 3),
+                    f"{task.unit}_per_s": round(units / dt, 1),
+                    "elapsed_s": round(run.elapsed_before + now - run.t0, 3),
                 }
-                if device.startswith("cuda"):
-                    mfu = estimate_mfu(n_params, cfg.model, tok_s, env.get("accelerator", ""))
-                    if mfu is not None:
-                        last["mfu"] = round(mfu, 4)
-                tracker.log(last)
-                bar.set_postfix(loss=f"{last['loss']:.4f}")
-                t_mark, steps_since_mark, paused = time.perf_counter(), 0, 0.0
+                if peak and flops_per_unit:
+                    res.last["mfu"] = round(flops_per_unit * units / dt / peak, 4)
+                tracker.log(res.last)
+                bar.set_postfix(loss=f"{res.last['loss']:.4f}")
+                t_mark, units, paused = time.perf_counter(), 0, 0.0
 
             t_pause = time.perf_counter()
-            if step % t.eval_interval == 0 or final:
-                last_eval = evaluate(raw_model, task, cfg, precision, device)
-                tracker.log({"step": step, **last_eval})
-                if quiet and is_main:
-                    shown = " ".join(f"{k} {v:.4f}" for k, v in last_eval.items())
-                    print(
-                        f"step {step}/{t.max_steps} loss {last.get('loss', 0):.4f} {shown}",
-                        file=sys.stderr,
-                    )
-                if last_eval["eval/loss"] < best_eval:
-                    best_eval, bad_evals = last_eval["eval/loss"], 0
+            if eval_now:
+                res.last_eval = evaluate(run, hw)
+                tracker.log({"step": step, **res.last_eval})
+                if quiet and hw.is_main:
+                    shown = " ".join(f"{k} {v:.4f}" for k, v in res.last_eval.items())
+                    loss_shown = res.last.get("loss", 0)
+                    print(f"step {step}/{t.max_steps} loss {loss_shown:.4f} {shown}", file=sys.stderr)
+                if res.last_eval["eval/loss"] < run.best_eval:
+                    run.best_eval, run.bad_evals = res.last_eval["eval/loss"], 0
                 else:
-                    bad_evals += 1
-                if 0 < t.early_stopping_patience <= bad_evals:
-                    stopped_early = True
-            if step % t.checkpoint_interval == 0 or final or stopped_early:
-                save(step)
+                    run.bad_evals += 1
+                res.stopped_early = 0 < t.early_stopping_patience <= run.bad_evals
+            if save_now or res.stopped_early:
+                save(run, hw, finished=final, stopped_early=res.stopped_early)
             paused += time.perf_counter() - t_pause
-            if stopped_early:
-                if is_main:
+            if res.stopped_early:
+                if hw.is_main:
                     print(
                         f"early stopping at step {step}: eval/loss has not improved for "
-                        f"{bad_evals} evaluations",
+                        f"{run.bad_evals} evaluations",
                         file=sys.stderr,
                     )
                 break
     finally:
         bar.close()
-        tracker.close()
-
-    if is_main:
-        sample = ""
-        if t.sample_tokens > 0:
-            sample = _sample_text(raw_model, task, t.sample_tokens, device)
-        summary = {
-            "run": run_dir.name,
-            "steps": step,
-            "max_steps": t.max_steps,
-            "seed": t.seed,
-            "stopped_early": stopped_early,
-            "params": n_params,
-            "world_size": world_size,
-            "final": last,
-            "eval": last_eval,
-            "best_eval_loss": best_eval,
-            "train_tokens_per_s": round(tokens_per_step * train_steps / train_time, 1)
-            if train_time
-            else None,
-            "train_time_s": round(train_time, 3),
-            "wall_time_s": round(elapsed_before + time.perf_counter() - t_loop, 3),
-            "environment": env,
-            "sample": sample,
-        }
-        tmp = run_dir / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        os.replace(tmp, run_dir / SUMMARY_FILE)
-        write_report(run_dir)
-    if ddp:
-        dist.barrier()
-        dist.destroy_process_group()
-    return run_dir
+    return res
 
 
-def _sample_text(model: Any, task: Any, n_tokens: int, device: str) -> str:
-    """A short generation for the report, from a fixed seed so reports are comparable."""
-    import torch
+# ----------------------------------------------------------------------------- 4. the summary
 
-    model.eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        start = torch.zeros((1, 1), dtype=torch.long, device=device)
-        out = model.generate(start, n_tokens, temperature=0.8, top_k=None)
-    model.train()
-    return task.codec.decode(out[0].tolist())
+
+def finish(run: Run, hw: Hardware, res: LoopResult, env: dict[str, Any]) -> None:
+    """summary.json and report.md (rank 0 only)."""
+    import json
+
+    from .files import atomic_write_text
+    from .report import write_report
+
+    extras = run.task.report(run.model, hw.device)
+    summary = {
+        "run": run.run_dir.name,
+        "task": run.task.name,
+        "steps": run.step,
+        "max_steps": run.cfg.train.max_steps,
+        "seed": run.cfg.train.seed,
+        "stopped_early": res.stopped_early,
+        "params": sum(p.numel() for p in run.model.parameters()),
+        "world_size": hw.world_size,
+        "final": res.last,
+        "eval": res.last_eval,
+        "best_eval_loss": run.best_eval,
+        f"train_{run.task.unit}_per_s": round(res.train_units / res.train_time, 1)
+        if res.train_time
+        else None,
+        "train_time_s": round(res.train_time, 3),
+        "wall_time_s": round(run.elapsed_before + time.perf_counter() - run.t0, 3),
+        "resumed_from_step": run.resumed_from and int(run.resumed_from.stem.split("_")[1]),
+        "environment": env,
+        **extras,
+    }
+    atomic_write_text(run.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False))
+    write_report(run.run_dir)
+
+
+def run(
+    config: Config | None = None,
+    runs_dir: str | Path = "runs",
+    resume: str | Path | None = None,
+    *,
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Path:
+    """Train; returns the run folder (config, metrics, checkpoints, summary, report).
+
+    New run: from `config` (a Config) or `config_file` (YAML), plus `overrides` ("key=value").
+    Resume: `resume` is a run folder; its own config.yaml is used, and `overrides` may change
+    only the keys in `config.RESUME_SAFE`.
+    """
+    from .device import doctor_info
+    from .tracking import Tracker, truncate_metrics
+
+    resume = Path(resume) if resume is not None else None
+    config_file = Path(config_file) if config_file is not None else None
+    if resume is not None and (config is not None or config_file is not None):
+        raise UserError("use either --config or --resume (a run keeps its own config.yaml)")
+    # The hardware policy depends on train.device/threads, which a config or --set gives.
+    pre = _peek_train_config(config, config_file, overrides, resume)
+    hw = setup_hardware(pre)
+    try:
+        job = open_run(hw, Path(runs_dir), config, config_file, overrides, resume)
+        try:
+            env = doctor_info(hw.device, hw.precision.dtype) if hw.is_main else {}
+            if hw.device.startswith("cuda"):
+                hw.accelerator = env.get("accelerator") or ""
+            if hw.is_main:
+                if job.resumed_from is not None:
+                    print(
+                        f"resuming {job.run_dir} from {job.resumed_from.name} (step {job.step})",
+                        file=sys.stderr,
+                    )
+                    truncate_metrics(job.run_dir, job.step)
+                for note in job.notes:
+                    print(f"warning: {note}", file=sys.stderr)
+            tracker = Tracker(job.run_dir, job.cfg, enabled=hw.is_main, resume_step=job.step)
+            try:
+                res = train_loop(job, hw, tracker)
+            finally:
+                tracker.close()
+            if hw.is_main:
+                finish(job, hw, res, env)
+        finally:
+            if job.lock:
+                job.lock.release()
+    finally:
+        if hw.ddp:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.barrier()
+                dist.destroy_process_group()
+    return job.run_dir
+
+
+def _peek_train_config(config, config_file, overrides, resume) -> TrainConfig:
+    """The train section, read early: it decides the device before anything is built."""
+    if config is not None:
+        return config.train
+    if resume is not None:
+        data = read_yaml_mapping(Path(resume) / "config.yaml") if (Path(resume) / "config.yaml").is_file() else {}
+        safe = [o for o in overrides if o.split("=", 1)[0].strip() in RESUME_SAFE]
+        try:
+            return from_dict(data, safe).train
+        except ConfigError:
+            return TrainConfig()  # open_run reports the problem with the full context
+    return load_config(config_file, list(overrides)).train
 
 
 class _NoBar:
