@@ -64,3 +64,31 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_config_show_lists_every_key_with_its_meaning(capsys):
+    from {{ cookiecutter.package_name }}.config import Config, describe
+
+    assert main(["config", "show", "--json"]) == 0
+    sections = json.loads(capsys.readouterr().out)
+    training = {row["key"]: row for row in sections[0]["keys"]}
+    assert {key for key, *_ in describe(Config)} == set(training)
+    assert {"train.max_steps", "train.seed", "model.n_layer", "data.kind"} <= set(training)
+    assert all(row["help"] for row in training.values()), "every key needs a description"
+    assert training["train.lr"]["type"] == "float" and training["train.lr"]["default"] == 1e-3
+    assert "bfloat16" in training["train.dtype"]["help"]
+
+    assert main(["config", "show", "--config", str(PROJECT_ROOT / "configs" / "tiny.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "train.max_steps" in text and "AI_DEVICE" in text
+
+
+def test_every_command_group_is_found():
+    import importlib.util
+
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert {"doctor", "train", "report", "config", "labs"} <= commands
+    for name in ("rag", "demo", "theory", "applied", "systems"):
+        present = importlib.util.find_spec(f"{PACKAGE}.{name}") is not None
+        assert (name in commands) == present, name

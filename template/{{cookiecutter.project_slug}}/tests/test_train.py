@@ -161,14 +161,25 @@ def test_sample_helpers(trained):
 
 
 @pytest.mark.parametrize("backend", ["tensorboard", "wandb"])
-def test_optional_trackers(backend, small_config, tmp_path, monkeypatch):
+def test_optional_trackers_resume_cleanly(backend, small_config, tmp_path, monkeypatch):
     pytest.importorskip(backend, reason=f"optional extra '{backend}' is not installed")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)  # offline: nothing leaves the machine
-    cfg = small_config(**{"tracking.backend": backend, "train.max_steps": 5})
+    cfg = small_config(**{"tracking.backend": backend, "train.max_steps": 20, "name": backend})
     run_dir = run(cfg, tmp_path)
     assert read_metrics(run_dir)  # jsonl is written whatever the backend
-    if backend == "tensorboard":
-        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    list_checkpoints(run_dir)[-1].unlink()  # as if killed after step 10
+    if backend == "wandb":
+        run_id = (run_dir / "wandb_id.txt").read_text()
+        run(resume=run_dir)
+        assert (run_dir / "wandb_id.txt").read_text() == run_id  # the same W&B run continues
+        return
+    run(resume=run_dir)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 20  # steps 11-20 logged once, not twice
 
 
 def test_grad_accum_and_cpu_bf16_autocast(small_config, tmp_path):

@@ -127,7 +127,7 @@ class TrackingConfig:
 @dataclass
 class Config:
     name: str = ""  # run folder name; empty = <config-stem>-<time>
-    model: GPTConfig = field(default_factory=GPTConfig)  # the model (see models/gpt.py)
+    model: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=0))  # models/gpt.py
     data: DataConfig = field(default_factory=DataConfig)  # what to train on (the task)
     train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and bookkeeping
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # where metrics go

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ class Tracker:
             id_file = Path(run_dir) / WANDB_ID_FILE
             run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else None
             if run_id is None:
-                run_id = wandb.util.generate_id()
+                run_id = secrets.token_hex(4)  # W&B ids: short, unique per project
                 atomic_write_text(id_file, run_id + "\n")
             self._wandb = wandb.init(
                 project=cfg.tracking.project,

@@ -24,12 +24,12 @@ from torch.nn import functional as F
 class GPTConfig:
     """Model hyper-parameters (contract). `vocab_size` comes from the tokenizer/codec."""
 
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    vocab_size: int = 256
-    dropout: float = 0.0
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads per block (n_embd must be divisible by it)
+    n_embd: int = 128  # width of the residual stream
+    block_size: int = 64  # context length in tokens (the longest sequence the model sees)
+    vocab_size: int = 256  # tokens the model knows; in a config, 0 = take it from the data
+    dropout: float = 0.0  # dropout probability; 0 builds no dropout layers at all
     bias: bool = False  # bias in Linear/LayerNorm like GPT-2; False is a bit faster and as good
 
 
