@@ -1,16 +1,19 @@
 """Shared RAG fixtures. The embedding model is loaded once per session because importing
-sentence-transformers and loading weights costs several seconds."""
+sentence-transformers and loading weights costs several seconds.
+
+The quality tests run on a fixture corpus, `tests/rag/corpus/`: a frozen copy of the project's
+English docs pages as the template shipped them, with `tests/rag/qa.jsonl` (the same questions
+as `data/qa.jsonl`). Your own `docs/` is yours to edit: changing it never breaks a test.
+"""
 
 import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-QA = ROOT / "data" / "qa.jsonl"
-# The evaluated corpus is docs/ itself; docs/zh/ (Chinese projects) holds translations of it.
-ENGLISH_ONLY = shutil.ignore_patterns("zh")
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+QA = HERE / "qa.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -25,14 +28,14 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def shipped(tmp_path_factory, embedder):
-    """A pipeline over a copy of the shipped docs/ folder."""
+    """A pipeline over a copy of the fixture corpus."""
     from {{ cookiecutter.package_name }}.rag.config import RagConfig
     from {{ cookiecutter.package_name }}.rag.index import build_index
     from {{ cookiecutter.package_name }}.rag.pipeline import load_pipeline
 
     base = tmp_path_factory.mktemp("shipped")
     docs = base / "docs"
-    shutil.copytree(DOCS, docs, ignore=ENGLISH_ONLY)
+    shutil.copytree(CORPUS, docs)
     config = RagConfig()
     build_index(docs, base / "index", config, embedder)
     return load_pipeline(base / "index", config, embedder)

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from {{ cookiecutter.package_name }}.config import ConfigError
 from {{ cookiecutter.package_name }}.rag.answer import NOT_IN_DOCS
 from {{ cookiecutter.package_name }}.rag.answer_types import (
     expected_type,
@@ -10,7 +11,6 @@ from {{ cookiecutter.package_name }}.rag.answer_types import (
     question_entities,
 )
 from {{ cookiecutter.package_name }}.rag.config import RagConfig
-from {{ cookiecutter.package_name }}.rag.errors import RagError
 from {{ cookiecutter.package_name }}.rag.pipeline import Pipeline
 
 CITATION = re.compile(r"\[\d\] [\w./-]+\.md$")
@@ -92,7 +92,7 @@ def test_has_type_ignores_what_the_question_already_says():
 
 
 def test_generative_answerer_needs_a_model():
-    with pytest.raises(RagError, match="generator"):
+    with pytest.raises(ConfigError, match="generator"):
         RagConfig(answerer="generative")
 
 

@@ -1,4 +1,4 @@
-"""`rag index`, `rag ask` and `rag eval` end to end on the shipped docs and QA file."""
+"""`rag index`, `rag ask` and `rag eval` end to end on the fixture corpus and its QA file."""
 
 import json
 import shutil
@@ -10,27 +10,33 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 
 from ..conftest import PACKAGE
-from .conftest import DOCS, ENGLISH_ONLY, QA
+from .conftest import CORPUS, QA
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     (root / "pyproject.toml").write_text('[project]\nname = "demo"\n', encoding="utf-8")
-    shutil.copytree(DOCS, root / "docs", ignore=ENGLISH_ONLY)
+    shutil.copytree(CORPUS, root / "docs")
+    (root / "docs" / "broken.md").write_bytes(b"\x00\x01 not text")  # skipped, reported once
     (root / "data").mkdir()
     shutil.copy(QA, root / "data" / "qa.jsonl")
     return root
 
 
-def test_index_ask_eval(project, monkeypatch, capsys):
+def test_index_ask_eval(project, monkeypatch, capsys, caplog):
     monkeypatch.chdir(project)
     assert main(["rag", "index"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert (
-        f"{len(list(DOCS.glob('*.md')))} files read, 0 skipped" in out
+        f"{len(list(CORPUS.glob('*.md')))} files read, 1 skipped" in out
         and (project / ".rag-index" / "manifest.json").is_file()
     )
+    # The skipped file is reported once: one warning, no second printed copy.
+    assert [r.getMessage() for r in caplog.records if "broken.md" in r.getMessage()] == [
+        "skipped broken.md: binary file (contains NUL bytes)"
+    ]
+    assert "broken.md" not in out + err
     assert main(["rag", "index"]) == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -50,7 +56,7 @@ def test_index_ask_eval(project, monkeypatch, capsys):
                 "abstain_accuracy", "hallucination_rate", "mean_answer_words",
                 "latency_p50_ms", "latency_p95_ms"):  # fmt: skip
         assert key in summary
-    # The targets of the issue, on the shipped QA.
+    # The targets of the issue, on the fixture QA.
     assert summary["hit_at_k"] >= 0.95 and summary["hit_at_1"] >= 0.75 and summary["mrr"] >= 0.85
     assert summary["answer_contains"] >= 0.85 and summary["coverage"] >= 0.9
     assert summary["abstain_accuracy"] >= 0.75 and summary["hallucination_rate"] <= 0.02
@@ -70,7 +76,7 @@ def test_bad_input_is_a_message_and_exit_code_2(tmp_path, monkeypatch, capsys):
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("chunk_sise: 3\n")
     assert main(["rag", "index", "--config", "bad.yaml"]) == 2
-    assert "unknown keys" in capsys.readouterr().err
+    assert "unknown config key 'rag.chunk_sise'" in capsys.readouterr().err
     assert main(["rag", "eval", "--qa", "nope.jsonl"]) == 2
     assert "not found" in capsys.readouterr().err
 

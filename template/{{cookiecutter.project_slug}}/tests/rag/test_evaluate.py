@@ -1,9 +1,11 @@
 import json
+import re
 
 import pytest
 
 from {{ cookiecutter.package_name }}.rag.errors import RagError
 from {{ cookiecutter.package_name }}.rag.evaluate import (
+    check_out_path,
     contains,
     gold_rank,
     load_qa,
@@ -12,6 +14,7 @@ from {{ cookiecutter.package_name }}.rag.evaluate import (
     summarize,
     supported,
     token_f1,
+    write_rows,
 )
 
 
@@ -88,3 +91,63 @@ def test_load_qa_validates(tmp_path):
         load_qa(bad)
     with pytest.raises(RagError, match="not found"):
         load_qa(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"question": 42}', '"question" must be a non-empty string'),
+        ('{"question": "  "}', '"question" must be a non-empty string'),
+        ('["Q?"]', "each line must be a JSON object"),
+        ('{"question": "Q?", "answer": 7}', '"answer" must be a string'),
+        ('{"question": "Q?", "answer": null}', '"answer" must be a string'),
+        ('{"question": "Q?", "sources": "training.md"}', '"sources" must be a list of file names'),
+        ('{"question": "Q?", "sources": [1]}', '"sources" must be a list of file names'),
+        ('{"question": "Q?", "id": [1]}', '"id" must be a string or an integer'),
+        ('{"question": "Q?", "id": true}', '"id" must be a string or an integer'),
+    ],
+)
+def test_load_qa_checks_field_types_with_the_line_number(tmp_path, line, message):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"id": 1, "question": "Fine?", "answer": "yes", "sources": ["a.md"]}\n' + line)
+    with pytest.raises(RagError, match=re.escape(f"qa.jsonl:2: {message}")):
+        load_qa(qa)
+
+
+def test_load_qa_refuses_binary_non_utf8_and_folders(tmp_path):
+    (tmp_path / "binary.jsonl").write_bytes(b"\x00\x01\x02" * 100)
+    with pytest.raises(RagError, match="not a JSON-lines text file: binary file"):
+        load_qa(tmp_path / "binary.jsonl")
+    (tmp_path / "latin1.jsonl").write_bytes('{"question": "Café?"}'.encode("latin-1"))
+    with pytest.raises(RagError, match="not UTF-8"):
+        load_qa(tmp_path / "latin1.jsonl")
+    with pytest.raises(RagError, match="is a folder"):
+        load_qa(tmp_path)
+
+
+def test_out_is_checked_first_and_written_atomically(tmp_path):
+    with pytest.raises(RagError, match="is a folder"):
+        check_out_path(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(RagError, match="is a file, not a folder"):
+        check_out_path(tmp_path / "file.txt" / "sub" / "out.jsonl")
+    out = tmp_path / "new" / "dir" / "out.jsonl"
+    assert check_out_path(out) == out and not out.parent.exists()  # created only when written
+    write_rows([{"id": 1}, {"id": 2}], out)
+    assert out.read_text().splitlines() == ['{"id": 1}', '{"id": 2}']
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.jsonl"]  # no .tmp left
+
+
+def test_the_cli_refuses_a_bad_out_before_evaluating(tmp_path, monkeypatch, capsys):
+    from {{ cookiecutter.package_name }}.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qa.jsonl").write_text('{"question": "Q?"}\n')
+    (tmp_path / "folder").mkdir()
+    # No index exists: the --out check must come first, before any model or index is loaded.
+    assert main(["rag", "eval", "--qa", "qa.jsonl", "--out", "folder"]) == 2
+    assert "--out folder is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "qa.jsonl"]
+    (tmp_path / "qa.jsonl").write_text('{"question": "Q?", "sources": "training.md"}\n')
+    assert main(["rag", "eval", "--qa", "qa.jsonl"]) == 2
+    assert 'qa.jsonl:1: "sources" must be a list' in capsys.readouterr().err

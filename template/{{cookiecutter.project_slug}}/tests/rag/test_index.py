@@ -5,16 +5,18 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.rag.config import RagConfig
+from {{ cookiecutter.package_name }}.rag.embed import EmbeddingCache, embed_cached
 from {{ cookiecutter.package_name }}.rag.errors import RagError
 from {{ cookiecutter.package_name }}.rag.index import (
     build_index,
     check_dimension,
+    embed_text,
     load_index,
     stale_files,
 )
 from {{ cookiecutter.package_name }}.rag.pipeline import load_pipeline
 
-from .conftest import DOCS
+from .conftest import CORPUS
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def corpus(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     for name in ("training.md", "faq.md"):  # two pages keep each build to about a second
-        shutil.copy(DOCS / name, docs / name)
+        shutil.copy(CORPUS / name, docs / name)
     return docs, tmp_path / "index"
 
 
@@ -36,10 +38,20 @@ def test_round_trip_and_manifest(corpus, embedder):
     assert m["chunking"] == {"chunk_size": 400, "chunk_overlap": 80}
     assert set(m["files"]) == {p.name for p in docs.glob("*.md")}
     assert "faiss-cpu" in m["versions"]
+    assert m["kind"] == "rag-index"
     assert index.faiss_index.ntotal == len(index.units) == index.vectors.shape[0]
     # The saved vectors find themselves: the index is the one that was built.
     sims, ids = index.faiss_index.search(index.vectors[:3], 1)
     assert list(ids[:, 0]) == [0, 1, 2] and np.allclose(sims[:, 0], 1.0, atol=1e-4)
+    # One copy of the vectors on disk (in units.faiss), read back bit for bit.
+    assert sorted(p.name for p in index_dir.iterdir()) == [
+        "chunks.json",
+        "manifest.json",
+        "units.faiss",
+    ]
+    fresh, _ = embed_cached(embedder, [embed_text(u) for u in index.units], EmbeddingCache())
+    assert index.vectors.dtype == np.float32 and np.array_equal(index.vectors, fresh)
+    assert not [p.name for p in index_dir.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_unchanged_corpus_costs_nothing_and_cache_is_reused(corpus, embedder):
@@ -99,6 +111,11 @@ def test_hnsw_index_option(corpus, embedder):
     assert type(pipe.index.faiss_index).__name__ == "IndexHNSWFlat"
     answer = pipe.ask("What is the default seed?")
     assert "1337" in answer.text
+    # HNSW keeps the vectors too (they are the cache): switching to flat embeds nothing.
+    assert build_index(docs, index_dir, RagConfig(), embedder).embedded == 0
+    flat = load_pipeline(index_dir, RagConfig(), embedder)
+    assert np.array_equal(pipe.index.vectors, flat.index.vectors)
+    assert flat.ask("What is the default seed?").text == answer.text
 
 
 def test_excluded_files_stay_out_of_the_index_and_its_staleness(corpus, embedder):

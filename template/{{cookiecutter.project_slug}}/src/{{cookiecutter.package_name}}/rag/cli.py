@@ -1,5 +1,9 @@
-"""`rag index | ask | eval` subcommands. Heavy libraries load only inside the handlers, so
-`python -m <package> --help` stays fast; known problems end as one message and exit code 2."""
+"""`rag index | ask | eval` subcommands, registered by the core CLI through `add_parser`.
+
+Heavy libraries load only inside the handlers, so `python -m <package> --help` stays fast.
+Handlers just raise: every RAG error is a `UserError`, which the core CLI prints as one line
+with exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def project_root() -> Path:
     return here
 
 
-def add_rag_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `rag` on an argparse subparsers object. Each leaf sets `func(args) -> int`."""
     rag = subparsers.add_parser("rag", help="ask questions about your documents (RAG)")
     rag.set_defaults(func=lambda args: (rag.print_help(), 2)[1])
@@ -34,36 +38,27 @@ def add_rag_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--docs", type=Path, help="documents folder (default: <project>/docs)")
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     common(p)
-    p.set_defaults(func=_guard(cmd_index))
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question from the indexed documents")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--k", type=int, help="chunks to retrieve (default from config: 5)")
+    p.add_argument(
+        "--k", type=int, help="chunks to retrieve (default from config: 5; capped at all chunks)"
+    )
     common(p)
-    p.set_defaults(func=_guard(cmd_ask))
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a QA file")
     p.add_argument(
         "--qa", type=Path, required=True, help="JSON lines: id, question, answer, sources"
     )
-    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--k", type=int, default=5, help="chunks retrieved per question (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", type=Path, help="write one JSON line per question here")
     common(p)
-    p.set_defaults(func=_guard(cmd_eval))
+    p.set_defaults(func=cmd_eval)
     return rag
-
-
-def _guard(handler):
-    def run(args) -> int:
-        try:
-            return handler(args)
-        except RagError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def _settings(args):
@@ -81,8 +76,9 @@ def cmd_index(args) -> int:
     root, config, index = _settings(args)
     docs = args.docs or root / "docs"
     report = build_index(docs, index, config, progress=sys.stderr.isatty(), force=args.force)
-    for file, reason in report.ingest.skipped:
-        print(f"skipped {file}: {reason}", file=sys.stderr)
+    # Skipped files were already reported, once each, as warnings while reading.
+    for note in report.notes:
+        print(note, file=sys.stderr)
     print(f"{report.summary()} -> {index}")
     return 0
 
@@ -95,6 +91,8 @@ def _load(args):
 
 
 def cmd_ask(args) -> int:
+    if args.k is not None and args.k < 1:
+        raise RagError(f"--k must be at least 1, got {args.k}")
     pipe = _load(args)
     answer = pipe.ask(args.question, k=args.k)
     if args.json:
@@ -110,11 +108,14 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate, load_qa, markdown_table, write_rows
+    from .evaluate import check_out_path, evaluate, load_qa, markdown_table, write_rows
 
-    qa = load_qa(args.qa)
+    # Everything the user typed is checked before the model loads and the evaluation runs.
     if args.k < 1:
-        raise RagError("--k must be at least 1")
+        raise RagError(f"--k must be at least 1, got {args.k}")
+    qa = load_qa(args.qa)
+    if args.out:
+        check_out_path(args.out)
     pipe = _load(args)
     summary, rows = evaluate(pipe, qa, k=args.k, progress=sys.stderr.isatty())
     if args.out:

@@ -2,14 +2,14 @@
 
 Normalised vectors make inner product equal to cosine similarity, which is what the faiss
 IndexFlatIP computes. The cache maps sha256(model + text) to a vector, so re-indexing a corpus
-where only one file changed embeds only that file's new sentences.
+where only one file changed embeds only that file's new sentences (the cache is filled from the
+previous index, see `index.cache_from`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -101,28 +101,11 @@ def load_sentence_model(model: str):
 
 
 class EmbeddingCache:
-    """sha256 key -> vector, stored as one .npz file next to the index."""
+    """sha256 key -> vector. Not a file of its own: `index.cache_from` fills it from the
+    previous index, whose faiss file already holds every vector (one copy on disk)."""
 
     def __init__(self, vectors: dict[str, np.ndarray] | None = None):
         self.vectors = vectors or {}
-
-    @classmethod
-    def load(cls, path: Path) -> EmbeddingCache:
-        if not path.is_file():
-            return cls()
-        try:
-            with np.load(path) as data:
-                keys, vecs = data["keys"], data["vectors"]
-        except (OSError, ValueError, KeyError):
-            return cls()  # a damaged cache only costs re-embedding
-        return cls({str(k): v for k, v in zip(keys, vecs, strict=True)})
-
-    def save(self, path: Path) -> None:
-        keys = np.array(sorted(self.vectors))
-        vecs = np.stack([self.vectors[k] for k in keys]) if len(keys) else np.zeros((0, 0))
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vecs.astype(np.float32))
-        os.replace(tmp, path)
 
 
 def embed_cached(

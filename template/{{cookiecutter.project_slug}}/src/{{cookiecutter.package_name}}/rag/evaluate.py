@@ -1,7 +1,11 @@
 """Honest numbers for a RAG system on a JSON-lines QA file.
 
 Each line: {"id", "question", "answer", "sources": [file, ...]}; an empty answer and empty
-sources mark a question the documents cannot answer. Metrics (all in [0, 1] unless noted):
+sources mark a question the documents cannot answer. `load_qa` checks every line: "question" a
+non-empty string, "answer" a string, "sources" a list of strings, "id" a string or an integer
+(answer, sources and id may be left out); a mistake names the file and the line.
+
+Metrics (all in [0, 1] unless noted):
 
   hit_at_k          answerable questions with a gold source among the top k retrieved chunks
   hit_at_1          ... with a gold source as the very first chunk
@@ -23,11 +27,13 @@ sources mark a question the documents cannot answer. Metrics (all in [0, 1] unle
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
 from pathlib import Path
 
+from ..files import NotText, atomic_open, decode_text
 from .errors import RagError
 from .text import WORD, normalize
 
@@ -36,26 +42,53 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def load_qa(path: str | Path) -> list[dict]:
+    """Read and check a QA file; every problem is a RagError naming the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise RagError(f"QA file {path} is a folder; pass a .jsonl file")
     if not path.is_file():
         raise RagError(f"QA file {path} not found")
+    try:
+        text = decode_text(path.read_bytes())
+    except NotText as exc:
+        raise RagError(f"QA file {path} is not a JSON-lines text file: {exc}") from None
+    except OSError as exc:
+        raise RagError(f"cannot read QA file {path}: {exc}") from None
     items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except ValueError as exc:
-            raise RagError(f"{path}:{i}: not valid JSON ({exc})") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-            raise RagError(f'{path}:{i}: each line needs at least a "question" field')
+            raise RagError(f"{path}:{i}: not valid JSON ({exc})") from None
+        problem = qa_problem(item)
+        if problem:
+            raise RagError(f"{path}:{i}: {problem}")
         item.setdefault("id", str(i))
-        item["answer"] = item.get("answer") or ""
+        item.setdefault("answer", "")
         item["sources"] = list(item.get("sources") or [])
         items.append(item)
     if not items:
         raise RagError(f"QA file {path} has no questions")
     return items
+
+
+def qa_problem(item) -> str | None:
+    """What is wrong with one parsed QA line, or None. Missing answer/sources mean unanswerable."""
+    if not isinstance(item, dict):
+        return 'each line must be a JSON object such as {"question": "...", "answer": "..."}'
+    question = item.get("question")
+    if not isinstance(question, str) or not question.strip():
+        return '"question" must be a non-empty string'
+    if "answer" in item and not isinstance(item["answer"], str):
+        return f'"answer" must be a string ("" = not in the documents), got {item["answer"]!r}'
+    sources = item.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        return f'"sources" must be a list of file names such as ["training.md"], got {sources!r}'
+    if "id" in item and (isinstance(item["id"], bool) or not isinstance(item["id"], (str, int))):
+        return f'"id" must be a string or an integer, got {item["id"]!r}'
+    return None
 
 
 def token_f1(prediction: str, gold: str) -> float:
@@ -181,11 +214,23 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_rows(rows: list[dict], path: str | Path) -> None:
+def check_out_path(path: str | Path) -> Path:
+    """Refuse an --out that cannot be written, before the (slow) evaluation starts."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    if path.is_dir():
+        raise RagError(f"--out {path} is a folder; give a file name such as eval.jsonl")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # missing folders get created
+        folder = folder.parent
+    if not folder.is_dir():
+        raise RagError(f"--out {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise RagError(f"--out {path}: no permission to write there")
+    return path
+
+
+def write_rows(rows: list[dict], path: str | Path) -> None:
+    """One JSON line per question, written atomically (all lines or the old file)."""
+    with atomic_open(path, "w") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)

@@ -1,7 +1,9 @@
 """Read Markdown, plain text and PDF files from a folder, recursively.
 
-Bad files never stop indexing: each one is skipped with a logged warning and counted in the
-IngestReport, so a single broken PDF in a folder of hundreds costs one line of output.
+Bad files never stop indexing: each one is skipped with one logged warning (the only place it is
+reported) and counted in the IngestReport, so a single broken PDF in a folder of hundreds costs
+one line of output. What counts as text (UTF-8, no NUL bytes) is decided by the core `files.py`,
+the same rule the training data follows; PDF extraction lives here.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import TEXT_SUFFIXES, NotText, decode_text
+
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED = TEXT_SUFFIXES | PDF_SUFFIXES
+SUPPORTED = set(TEXT_SUFFIXES) | PDF_SUFFIXES
 
 
 @dataclass
@@ -73,15 +76,6 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _decode_text(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
-        raise ValueError("binary file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-
-
 def _pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
@@ -89,20 +83,20 @@ def _pdf_text(path: Path) -> str:
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
     except Exception as exc:  # pypdf raises many types for damaged files
-        raise ValueError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
+        raise NotText(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
     # A blank line between pages keeps sentences from running across page breaks.
     return "\n\n".join(p.strip() for p in pages)
 
 
 def read_document(path: Path, root: Path, max_bytes: int) -> Document:
-    """Read one file; raise ValueError with a short reason when it must be skipped."""
+    """Read one file; raise NotText (or OSError) with a short reason when it must be skipped."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise ValueError(f"too large ({size:,} bytes > {max_bytes:,})")
-    data = path.read_bytes()
-    text = _pdf_text(path) if path.suffix.lower() in PDF_SUFFIXES else _decode_text(data)
+        raise NotText(f"too large ({size:,} bytes > {max_bytes:,})")
+    data = path.read_bytes()  # read once: the same bytes are decoded and hashed
+    text = _pdf_text(path) if path.suffix.lower() in PDF_SUFFIXES else decode_text(data)
     if not text.strip():
-        raise ValueError("empty (no text)")
+        raise NotText("empty (no text)")
     rel = path.relative_to(root).as_posix()
     return Document(path=rel, text=text, sha256=file_sha256(data))
 
@@ -121,8 +115,8 @@ def load_documents(
         try:
             docs.append(read_document(path, root, max_bytes))
             report.loaded.append(rel)
-        except (ValueError, OSError) as exc:
-            log.warning("skipped %s: %s", rel, exc)
+        except (NotText, OSError) as exc:
+            log.warning("skipped %s: %s", rel, exc)  # the caller prints no second copy
             report.skipped.append((rel, str(exc)))
     return docs, report
 

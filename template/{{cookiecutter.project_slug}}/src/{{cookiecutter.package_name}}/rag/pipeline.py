@@ -24,6 +24,7 @@ from .answer import (
 )
 from .config import RagConfig
 from .embed import Embedder
+from .errors import RagError
 from .index import RagIndex, check_dimension, load_index, stale_files
 from .retrieve import Hit, Retriever
 
@@ -59,8 +60,15 @@ class Pipeline:
     def embed_question(self, question: str) -> np.ndarray:
         return self.embedder.encode_query(question)
 
+    def chunks_to_use(self, k: int | None = None) -> int:
+        """k from the caller, else the config's; at least 1, at most the number of chunks."""
+        k = self.config.k if k is None else k
+        if k < 1:
+            raise RagError(f"k (chunks to retrieve) must be at least 1, got {k}")
+        return min(k, len(self.index.chunks))
+
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
-        k = k or self.config.k
+        k = self.chunks_to_use(k)
         qvec = self.embed_question(question)
         return self._retrieve(question, qvec, k)
 
@@ -72,7 +80,7 @@ class Pipeline:
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         question = question.strip()
-        k = k or self.config.k
+        k = self.chunks_to_use(k)
         if not question:
             return Answer(NOT_IN_DOCS, True, reason="empty question")
         qvec = self.embed_question(question)
@@ -106,7 +114,7 @@ def load_pipeline(
     config: RagConfig | None = None,
     embedder: Embedder | None = None,
 ) -> Pipeline:
-    """Load the index (checking model and dimension) and get ready to answer."""
+    """Load the index (checking model, dimension and damage) and get ready to answer."""
     config = config or RagConfig()
     index = load_index(index_dir, config)
     pipe = Pipeline(index, config, embedder)
