@@ -5,21 +5,25 @@
     python -m <package> demo --screenshot docs/demo.png   # the README picture, taken by Chromium
 
 The tabs follow the project's components: **Ask** (only when the project has a `rag/` package),
-**Generate** (the newest checkpoint under `runs/`) and **Environment** (the `doctor` report).
-Each button is also an API endpoint (`ask`, `generate`) that `gradio_client` can call.
+**Generate** (the newest readable checkpoint under `runs/`) and **Environment** (the `doctor`
+report). Each button is also an API endpoint (`ask`, `generate`) that `gradio_client` can call.
 
 Safe to run on a workshop laptop: it binds 127.0.0.1, sends no analytics, caps input lengths,
 queues requests with a concurrency limit, never lets an input name a file, and turns every
-failure into a short message on the page instead of a stack trace.
+mistake into one short message on the page (and no stack trace in the terminal). Problems at
+start-up (a bad port, a docs folder given as the index) are `DemoError`s or the RAG component's
+own `UserError`s: the CLI prints them as one line and exits with code 2.
 Gradio (and torch) are imported inside the functions, so `python -m <package> --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import importlib.util
 import logging
+import math
 import os
 import shutil
 import socket
@@ -30,16 +34,19 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 TRAIN_COMMAND = f"python -m {__package__} train --config configs/tiny.yaml"
 EXAMPLE_QUESTION = "Which port does the demo listen on by default?"
 MAX_QUESTION_CHARS = 500
 MAX_PROMPT_CHARS = 1000
-MAX_NEW_TOKENS = 500
+MAX_NEW_TOKENS = 300  # a long generation on a laptop CPU takes tens of seconds: keep it bounded
+MAX_TOP_K = 200
 QUEUE_SIZE = 64  # requests waiting beyond this are refused ("queue full") instead of piling up
 ASK_CONCURRENCY = 4  # answers take milliseconds; the pipeline itself runs one at a time (a lock)
-GENERATE_CONCURRENCY = 2  # sampling is CPU-bound: more parallel streams only slow each other
+GENERATE_CONCURRENCY = 1  # sampling is CPU-bound: one stream at a time, in its own queue
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,8 +58,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-class DemoError(Exception):
-    """A problem the user can fix (no browser, no index...); the CLI prints it, exit code 2."""
+class DemoError(UserError):
+    """A problem the user can fix (bad port, no browser...); the CLI prints it, exit code 2."""
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -63,6 +70,12 @@ def _user_error(message: str) -> Exception:
     import gradio as gr
 
     return gr.Error(message, print_exception=False)
+
+
+def _shown(value: Any) -> str:
+    """A value as it appears in a message: repr, cut short (API clients can send megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_text(value: Any, name: str, limit: int, required: bool = True) -> str:
@@ -76,14 +89,45 @@ def _check_text(value: Any, name: str, limit: int, required: bool = True) -> str
     return value
 
 
-def _check_number(value: Any, name: str, low: float, high: float, kind: type = float) -> Any:
+def _check_number(value: Any, name: str, low: float, high: float) -> float:
+    """A number from low to high. API clients can send text, NaN or 1e9: each gets this message."""
     try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise _user_error(f"{name} must be a number between {low} and {high}.") from None
-    if not low <= number <= high:
-        raise _user_error(f"{name} must be between {low} and {high} (got {value}).")
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not low <= number <= high:  # also refuses NaN, which compares false with everything
+        raise _user_error(f"{name} must be a number from {low} to {high} (got {_shown(value)}).")
     return number
+
+
+def checkpoint_files(runs_dir: Path) -> frozenset[tuple[Path, int, int]]:
+    """Every checkpoint under runs_dir with its mtime and size (the model reloads on a change)."""
+    from .checkpoint import list_checkpoints
+
+    if not runs_dir.is_dir():
+        return frozenset()
+    found = set()
+    for run_dir in runs_dir.iterdir():
+        if run_dir.is_dir():
+            for path in list_checkpoints(run_dir):
+                try:
+                    stat = path.stat()
+                except OSError:  # deleted meanwhile: training keeps only the newest few
+                    continue
+                found.add((path, stat.st_mtime_ns, stat.st_size))
+    return frozenset(found)
+
+
+def skipped_note(skipped: list[tuple[Path, str]], used: Path) -> str:
+    """What Generate says when newer checkpoints were unreadable ('' when none was)."""
+    if not skipped:
+        return ""
+    newest, reason = skipped[0]
+    note = f"Note: newest checkpoint {Path(newest).as_posix()} is unreadable"
+    note += f" ({reason})"  # short, and never torch's advice to load it unsafely
+    if len(skipped) > 1:
+        note += f"; so are {len(skipped) - 1} other newer ones"
+    return f"{note}; using {Path(used).as_posix()}."
 
 
 class DemoHandlers:
@@ -100,7 +144,8 @@ class DemoHandlers:
         # embedder changes torch's thread count while it runs, which must not interleave.
         self._ask_lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._model: tuple[Path, float, Any, Any] | None = None  # (checkpoint, mtime, model, codec)
+        # (checkpoint files seen, checkpoint used, model, codec, note) once a model is loaded
+        self._model: tuple[frozenset, Path, Any, Any, str] | None = None
 
     def ask(self, question: str) -> tuple[str, list[list[Any]], str]:
         """Question -> (answer as Markdown, source rows [n, file, score, snippet], context)."""
@@ -110,8 +155,10 @@ class DemoHandlers:
         try:
             with self._ask_lock:
                 answer = self.pipeline.ask(question)
+        except UserError as exc:  # e.g. a damaged index: the message says how to rebuild it
+            raise _user_error(f"Could not answer: {exc}") from None
         except Exception as exc:
-            log.exception("ask failed")  # the details go to the terminal, not to the page
+            log.exception("ask failed")  # a bug: the details go to the terminal, not the page
             raise _user_error(f"Could not answer: {exc}") from None
         rows = [[s["n"], s["file"], round(s["score"], 4), s["snippet"]] for s in answer.sources]
         # The answer is shown as Markdown: escape <...> so text like `<package>` stays visible.
@@ -120,36 +167,46 @@ class DemoHandlers:
             text = f"**{text}.** None of the retrieved passages answers this question."
         return text, rows, answer.context
 
-    def latest_model(self) -> tuple[Path, Any, Any] | None:
-        """(checkpoint, model, codec) of the newest checkpoint; reloaded when a new one appears."""
-        from .device import pick_device
-        from .sample import latest_checkpoint, load_for_generation
+    def newest_model(self) -> tuple[Any, Any, str] | None:
+        """(model, codec, note) of the newest readable checkpoint; None when there is none.
 
-        ckpt = latest_checkpoint(self.runs_dir)
-        if ckpt is None:
+        Loaded once and kept until a checkpoint under runs/ appears, changes or goes away. An
+        unreadable newer checkpoint is skipped, and the note says so. When no checkpoint is
+        readable, `load_newest_model` raises a UserError that says what to do.
+        """
+        from .device import pick_device
+        from .sample import load_newest_model
+
+        files = checkpoint_files(self.runs_dir)
+        if not files:
             return None
         with self._model_lock:
-            mtime = ckpt.stat().st_mtime
-            if self._model is None or self._model[:2] != (ckpt, mtime):
+            if self._model is None or self._model[0] != files:
                 # The GPU when there is one (or AI_DEVICE=...), like training.
-                model, codec = load_for_generation(ckpt, device=pick_device())
-                self._model = (ckpt, mtime, model, codec)
-            return ckpt, self._model[2], self._model[3]
+                model, codec, path, skipped = load_newest_model(self.runs_dir, pick_device())
+                self._model = (files, path, model, codec, skipped_note(skipped, path))
+            return self._model[2:]
 
     def generate(
         self, prompt: str, max_new_tokens: int = 200, temperature: float = 0.8, top_k: int = 40
     ) -> Iterator[str]:
-        """Yield the prompt plus the text generated so far (streaming); top_k 0 means no limit."""
+        """Yield the prompt plus the text generated so far (streaming); top_k 0 means no limit.
+
+        The values arrive exactly as sent (the app turns Gradio's own slider checks off, which
+        print a stack trace for each refusal): every one is checked here.
+        """
         from .sample import stream_text
 
         prompt = _check_text(prompt, "prompt", MAX_PROMPT_CHARS, required=False)
-        max_new_tokens = _check_number(max_new_tokens, "max new tokens", 1, MAX_NEW_TOKENS, int)
-        temperature = _check_number(temperature, "temperature", 0.0, 2.0)
-        top_k = _check_number(top_k, "top-k", 0, 1000, int)
+        max_new_tokens = int(_check_number(max_new_tokens, "Max tokens", 1, MAX_NEW_TOKENS))
+        temperature = _check_number(temperature, "Temperature", 0.0, 2.0)
+        top_k = int(_check_number(top_k, "Top-k", 0, MAX_TOP_K))
         try:
-            loaded = self.latest_model()
+            loaded = self.newest_model()
+        except UserError as exc:  # no readable checkpoint: the message says what to do
+            raise _user_error(f"Could not load the trained model: {exc}") from None
         except Exception as exc:
-            log.exception("loading the checkpoint failed")
+            log.exception("loading the checkpoint failed")  # a bug: the details go to the terminal
             raise _user_error(f"Could not load the trained model: {exc}") from None
         if loaded is None:
             yield (
@@ -157,9 +214,12 @@ class DemoHandlers:
                 f"Train one with:\n\n    {TRAIN_COMMAND}\n\nthen press Generate again."
             )
             return
-        _, model, codec = loaded
+        model, codec, note = loaded
+        head = f"{note}\n\n" if note else ""
+        top_k = top_k or None  # no limit
         try:
-            yield from stream_text(model, codec, prompt, max_new_tokens, temperature, top_k or None)
+            for text in stream_text(model, codec, prompt, max_new_tokens, temperature, top_k):
+                yield head + text
         except Exception as exc:
             log.exception("generate failed")
             raise _user_error(f"Generation failed: {exc}") from None
@@ -173,9 +233,12 @@ class DemoHandlers:
             report = format_doctor(doctor_info())
         except Exception as exc:  # e.g. AI_DEVICE names a device that is not there
             report = f"doctor failed: {exc}"
-        ckpt = latest_checkpoint(self.runs_dir)
         lines = [report, "", f"runs     {self.runs_dir.resolve()}"]
-        lines.append(f"model    {ckpt if ckpt else 'none yet: ' + TRAIN_COMMAND}")
+        if self._model is not None:  # what Generate uses (an unreadable newer one is skipped)
+            lines.append(f"model    {self._model[1]}")
+        else:
+            ckpt = latest_checkpoint(self.runs_dir)
+            lines.append(f"model    {ckpt if ckpt else 'none yet: ' + TRAIN_COMMAND}")
         if self.pipeline is not None:
             manifest = self.pipeline.index.manifest
             lines.append(
@@ -200,9 +263,15 @@ class BackgroundPipeline:
         threading.Thread(target=self._load, args=(load,), daemon=True).start()
 
     def _load(self, load: Callable[[], Any]) -> None:
+        # A failure is reported to whoever asks, as a message on the page; the terminal gets
+        # one line for a UserError (e.g. a damaged index) and the stack trace only for a bug.
         try:
             self._pipeline.set_result(load())
-        except Exception as exc:  # reported to whoever asks, as a message
+        except UserError as exc:
+            log.error("question answering is unavailable: %s", exc)
+            self._pipeline.set_exception(exc)
+        except Exception as exc:
+            log.exception("loading the question-answering pipeline failed")
             self._pipeline.set_exception(exc)
 
     def ask(self, question: str) -> Any:
@@ -260,14 +329,14 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
                 question.submit(**ask_args, api_visibility="private")  # Enter does the same
         with gr.Tab("Generate"):
             gr.Markdown(
-                "Continue a prompt with the newest checkpoint under "
+                "Continue a prompt with the newest readable checkpoint under "
                 f"`{Path(runs_dir).as_posix()}/`. No model yet? Run `{TRAIN_COMMAND}`."
             )
             prompt = gr.Textbox(label="Prompt", value="The model ", max_length=MAX_PROMPT_CHARS)
             with gr.Row():
                 max_new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=200, step=1, label="Max tokens")
                 temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature")
-                top_k = gr.Slider(0, 200, value=40, step=1, label="Top-k (0 = off)")
+                top_k = gr.Slider(0, MAX_TOP_K, value=40, step=1, label="Top-k (0 = off)")
             generate_button = gr.Button("Generate", variant="primary")
             output = gr.Textbox(label="Generated text", lines=10, interactive=False)
             generate_button.click(
@@ -275,7 +344,12 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
                 [prompt, max_new_tokens, temperature, top_k],
                 output,
                 api_name="generate",
+                # The values reach the handler exactly as sent and it checks them all: Gradio's
+                # own slider check would print a stack trace in the terminal for each refusal.
+                preprocess=False,
+                # Generations wait in their own line, one at a time: Ask never waits behind them.
                 concurrency_limit=GENERATE_CONCURRENCY,
+                concurrency_id="generate",
             )
         with gr.Tab("Environment"):
             # Filled in when the page opens: the report imports torch, which must not delay startup.
@@ -286,16 +360,45 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
     return app
 
 
+def check_index_target(index_dir: str | Path, docs_dir: str | Path) -> None:
+    """Before serving: refuse an index folder the first-start build must not write."""
+    from .rag.index import check_target, read_manifest
+
+    try:
+        if read_manifest(index_dir) is not None:
+            return  # an index is there: nothing will be built
+    except UserError:
+        return  # a damaged index: the Ask tab says so, and how to rebuild it
+    if not Path(docs_dir).is_dir():
+        raise DemoError(f"no index yet and the docs folder {docs_dir} does not exist; pass --docs")
+    check_target(Path(docs_dir), Path(index_dir))
+
+
+def build_index_if_missing(
+    index_dir: str | Path, docs_dir: str | Path, config: Any = None, say=print
+) -> None:
+    """First start: build the search index with the RAG component's `build_index`.
+
+    That builder refuses a folder that is not an index (the docs folder itself, say) with a
+    UserError, so a wrong `--index` stops the demo with one line and deletes nothing.
+    """
+    from .rag.index import build_index, read_manifest
+
+    try:
+        if read_manifest(index_dir) is not None:
+            return
+    except UserError:  # a damaged index: the Ask tab says so, and how to rebuild it
+        return
+    say(f"No search index yet: building it from {docs_dir}/ into {index_dir}/ (first start)...")
+    report = build_index(docs_dir, index_dir, config, progress=sys.stderr.isatty())
+    say(f"Index ready: {report.summary()}")
+
+
 def load_rag(index_dir: str | Path, docs_dir: str | Path, config: Any = None, say=print) -> Any:
     """The RAG pipeline; builds the index first when there is none yet (first start)."""
-    from .rag.index import build_index, read_manifest
     from .rag.pipeline import load_pipeline
 
-    index_dir = Path(index_dir)
-    if read_manifest(index_dir) is None:
-        say(f"No search index yet: building it from {docs_dir}/ into {index_dir}/ (first start)...")
-        report = build_index(docs_dir, index_dir, config, progress=sys.stderr.isatty())
-        say(f"Index ready: {report.summary()}")
+    build_index_if_missing(index_dir, docs_dir, config, say)
     say("Loading the question-answering pipeline...")
     pipeline = load_pipeline(index_dir, config)
     say("Question answering is ready.")
@@ -323,23 +426,30 @@ def launch(
 
     port None takes the first free port from 7860 (Gradio's default, or GRADIO_SERVER_PORT).
     share=True asks Gradio for a public link: only when explicitly requested.
+    On the first start the index is built in the background while the page opens; an `--index`
+    that must not be written (the docs folder itself, a folder of other files) is refused before
+    anything starts, with one line and exit code 2.
     """
     quiet_environment()
-    if port is not None and not port_is_free(host, port):  # say so before loading anything
-        raise DemoError(f"port {port} on {host} is already in use: pick another with --port")
+    if port is not None:
+        check_port(host, port)  # say so before loading anything
     pipeline = None
     if has_rag():
+        check_index_target(index_dir, docs_dir)
         pipeline = BackgroundPipeline(lambda: load_rag(index_dir, docs_dir, rag_config, say))
     app = build_app(pipeline, runs_dir)
-    app.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=False,  # unexpected errors stay in the terminal; gr.Error messages still show
-        footer_links=["api"],
-    )
+    try:
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=False,  # unexpected errors stay in the terminal; gr.Error messages show
+            footer_links=["api"],
+        )
+    except OSError as exc:  # e.g. the port was taken meanwhile, or no free port from 7860 up
+        raise DemoError(f"cannot serve on {host}: {exc}") from None
     say(f"Demo running at {app.local_url}" + (f" (public link: {app.share_url})" if share else ""))
     if block:
         say("Press Ctrl+C to stop.")
@@ -350,13 +460,25 @@ def launch(
     return app
 
 
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+def check_port(host: str, port: int) -> None:
+    """Refuse a port outside 1-65535, or one already in use, with a DemoError that says so."""
+    if not 1 <= port <= 65535:
+        raise DemoError(
+            f"--port must be between 1 and 65535 (got {port}); "
+            "leave it out to use 7860 or the next free port"
+        )
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as s:
+            if os.name != "nt":  # like the server: a port left in TIME_WAIT by a restart is free
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DemoError(
+                f"port {port} on {host} is already in use: pick another with --port"
+            ) from None
+        raise DemoError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -439,11 +561,14 @@ def screenshot(path: str | Path, question: str = EXAMPLE_QUESTION, **launch_args
 # ----------------------------------------------------------------------------- CLI
 
 
-def add_demo_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `demo [--host 127.0.0.1] [--port N] [--share] [--screenshot PNG]`."""
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `demo [--host 127.0.0.1] [--port N] [--share] [--screenshot PNG]`.
+
+    The core CLI finds this module and calls this function (see cli.py: find_components).
+    """
     p = subparsers.add_parser("demo", help="start the web demo (Gradio) on 127.0.0.1")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")
+    p.add_argument("--port", type=int, help="port, 1-65535 (default: 7860, or the next free one)")
     p.add_argument("--share", action="store_true", help="also open a public Gradio link")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where `train` writes runs")
     p.add_argument("--index", type=Path, help="RAG index folder (default: <project>/.rag-index)")
@@ -459,35 +584,21 @@ def add_demo_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .errors import UserError
-
-    known: tuple[type[Exception], ...] = (DemoError, UserError, OSError)
+    """Serve the demo (or take the screenshot). Problems are UserErrors: the CLI prints them."""
     settings: dict[str, Any] = {"runs_dir": args.runs_dir}
     if has_rag():
         from .rag.cli import project_root
         from .rag.config import load_config
-        from .rag.errors import RagError
 
-        known += (RagError,)
-        try:
-            root = project_root()
-            settings.update(
-                index_dir=args.index or root / ".rag-index",
-                docs_dir=args.docs or root / "docs",
-                rag_config=load_config(None, root),
-            )
-        except RagError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    try:
-        if args.screenshot:
-            answer = screenshot(args.screenshot, **settings)
-            print(f"saved {args.screenshot} (answer: {answer.splitlines()[0]})")
-        else:
-            launch(args.host, args.port, args.share, **settings)
-    except known as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        root = project_root()
+        settings.update(
+            index_dir=args.index or root / ".rag-index",
+            docs_dir=args.docs or root / "docs",
+            rag_config=load_config(None, root),
+        )
+    if args.screenshot:
+        answer = screenshot(args.screenshot, **settings)
+        print(f"saved {args.screenshot} (answer: {answer.splitlines()[0]})")
+    else:
+        launch(args.host, args.port, args.share, **settings)
     return 0

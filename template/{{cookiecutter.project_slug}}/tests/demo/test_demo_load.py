@@ -112,6 +112,32 @@ def test_cli_refuses_a_busy_port_with_a_message(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_cli_refuses_the_docs_folder_as_the_index_and_deletes_nothing(tmp_path):
+    """`demo --docs X --index X` on a first start: one line, exit code 2, X as it was."""
+    if not has_rag():
+        pytest.skip("this project has no RAG component")
+    docs = tmp_path / "mydocs"
+    (docs / "notes").mkdir(parents=True)
+    files = {"a.md": "# A\n\nFirst page.\n", "notes/b.txt": "Second page.\n"}
+    for name, text in files.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    command = [sys.executable, "-m", PACKAGE, "demo", "--port", str(free_port())]
+    command += ["--docs", str(docs), "--index", str(docs), "--runs-dir", str(tmp_path / "runs")]
+    out = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
+    assert "Traceback" not in out.stderr and "Demo running" not in out.stdout
+    after = {p.relative_to(docs).as_posix() for p in docs.rglob("*") if p.is_file()}
+    assert after == set(files)  # no index files written into it, nothing deleted
+    assert {name: (docs / name).read_text(encoding="utf-8") for name in files} == files
+
+
 @pytest.mark.slow
 def test_demo_works_in_a_project_without_rag(tmp_path):
     """Projects rendered without the RAG component have no rag/ package: the demo still runs."""
