@@ -194,14 +194,26 @@ def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_taken_over(finis
     list_checkpoints(copy)[-1].unlink()
     with RunLock(copy), pytest.raises(RunLocked, match=f"process {os.getpid()}"):
         run(resume=copy)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     import socket
 
     lock = {"pid": int(dead.stdout), "host": socket.gethostname()}
     (copy / LOCK_FILE).write_text(json.dumps(lock))
     run(resume=copy)
     assert not (copy / LOCK_FILE).exists()
+
+
+def test_runs_dir_that_is_a_file(tmp_path):
+    a_file = tmp_path / "runs"
+    a_file.write_text("not a folder")
+    with pytest.raises(UserError, match="is a file"):
+        run(overrides=small_overrides(), runs_dir=a_file)
+    assert a_file.read_text() == "not a folder"
 
 
 def test_automatic_run_names_never_collide(tmp_path):
@@ -259,7 +271,8 @@ def test_report_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "run"
     bad.mkdir()
     (bad / "config.yaml").write_text("[1, 2")
-    out = subprocess.run([sys.executable, "-m", PACKAGE, "report", str(bad)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "report", str(bad)], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ") and "damaged" in out.stderr

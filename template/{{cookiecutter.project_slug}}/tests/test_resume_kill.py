@@ -51,5 +51,8 @@ def test_kill_9_then_resume_matches(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
+    assert "stale lock" in resumed.stderr  # the killed process left its lock; it is taken over
     assert final_loss(killed) == final_loss(reference)
+    losses = [(r["step"], r["loss"]) for r in read_metrics(killed) if "loss" in r]
+    assert losses == [(r["step"], r["loss"]) for r in read_metrics(reference) if "loss" in r]
     assert (killed / "report.md").is_file()

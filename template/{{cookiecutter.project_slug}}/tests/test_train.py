@@ -9,14 +9,14 @@ import torch
 from {{ cookiecutter.package_name }}.checkpoint import CheckpointError, list_checkpoints
 from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.tasks import AdditionTask, TextTask, task_class
-from {{ cookiecutter.package_name }}.tasks.text import Codec, read_corpus
 from {{ cookiecutter.package_name }}.models import GPT, GPTConfig
 from {{ cookiecutter.package_name }}.sample import (
     latest_checkpoint,
     load_for_generation,
     stream_text,
 )
+from {{ cookiecutter.package_name }}.tasks import AdditionTask, TextTask, task_class
+from {{ cookiecutter.package_name }}.tasks.text import Codec, read_corpus
 from {{ cookiecutter.package_name }}.tracking import read_metrics
 from {{ cookiecutter.package_name }}.train import build_optimizer, lr_at, run
 
@@ -51,7 +51,7 @@ def test_loss_goes_down_and_artefacts(trained):
 
 
 def test_resume_matches_and_corrupt_checkpoint_falls_back(trained, tmp_path, caplog):
-    cfg, ref = trained
+    _, ref = trained
     copy = tmp_path / "copy"
     shutil.copytree(ref, copy)
     ckpts = list_checkpoints(copy)
@@ -67,7 +67,7 @@ def test_resume_matches_and_corrupt_checkpoint_falls_back(trained, tmp_path, cap
 
 
 def test_all_checkpoints_corrupt(tmp_path, trained):
-    cfg, ref = trained
+    _, ref = trained
     copy = tmp_path / "copy"
     shutil.copytree(ref, copy)
     for p in list_checkpoints(copy):
@@ -112,7 +112,9 @@ def test_optimizer_groups():
 
 
 def test_text_task_batches():
-    cfg = load_config(None, ["model.block_size=16", f"data.path={Path(__file__).parents[1] / 'docs'}"])
+    cfg = load_config(
+        None, ["model.block_size=16", f"data.path={Path(__file__).parents[1] / 'docs'}"]
+    )
     task = TextTask(cfg)
     gen = torch.Generator().manual_seed(0)
     x, y = task.get_batch("train", 4, gen, "cpu")

@@ -89,16 +89,22 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     sections = [("training (train --config FILE)", describe(type(cfg)), values)]
     rag = find_components(("rag",))
     if rag:
-        from .rag.config import RagConfig, load_config as load_rag_config
+        from .rag.config import RagConfig
+        from .rag.config import load_config as load_rag_config
 
-        rag_values = flatten(vars(load_rag_config(args.rag_config)))
-        sections.append(("RAG (configs/rag.yaml)", describe(RagConfig), rag_values))
+        rag_values = flatten({"rag": vars(load_rag_config(args.rag_config))})
+        sections.append(("RAG (configs/rag.yaml)", describe(RagConfig, "rag"), rag_values))
     rows_out = []
     for title, rows, current in sections:
-        rows_out.append({"section": title, "keys": [
-            {"key": k, "type": t, "default": d, "value": current.get(k, d), "help": h}
-            for k, t, d, h in rows
-        ]})
+        rows_out.append(
+            {
+                "section": title,
+                "keys": [
+                    {"key": k, "type": t, "default": d, "value": current.get(k, d), "help": h}
+                    for k, t, d, h in rows
+                ],
+            }
+        )
     if args.json:
         print(json.dumps(rows_out, indent=2, default=str))
         return 0
@@ -106,7 +112,9 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         print(f"# {section['section']}")
         for row in section["keys"]:
             value = row["value"]
-            shown = f"{value!r}" + ("" if value == row["default"] else f" (default {row['default']!r})")
+            shown = f"{value!r}" + (
+                "" if value == row["default"] else f" (default {row['default']!r})"
+            )
             print(f"{row['key']:<32} {row['type']:<10} {shown}")
             if row["help"]:
                 print(f"{'':<32} {row['help']}")

@@ -113,7 +113,9 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             require(0 <= value < 1, f"train.{name} must be in [0, 1), got {value}")
-        require(self.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        require(
+            self.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), got {self.grad_clip}"
+        )
 
 
 @dataclass
@@ -143,14 +145,19 @@ class Config:
         for name in ("n_layer", "n_head", "n_embd", "block_size"):
             value = getattr(m, name)
             require(value >= 1, f"model.{name} must be >= 1, got {value}")
-        require(m.vocab_size >= 0, f"model.vocab_size must be >= 0 (0 = from the data), got {m.vocab_size}")
+        require(
+            m.vocab_size >= 0,
+            f"model.vocab_size must be >= 0 (0 = from the data), got {m.vocab_size}",
+        )
         require(
             m.n_embd % m.n_head == 0,
             f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})",
         )
         require(0 <= m.dropout < 1, f"model.dropout must be in [0, 1), got {m.dropout}")
-        require("/" not in self.name and "\\" not in self.name and self.name not in (".", ".."),
-                f"name must be a plain folder name, got {self.name!r}")
+        require(
+            "/" not in self.name and "\\" not in self.name and self.name not in (".", ".."),
+            f"name must be a plain folder name, got {self.name!r}",
+        )
 
 
 # Keys that may change when a run is resumed: they decide how long to train and what to log,
@@ -262,8 +269,9 @@ def set_key(obj: Any, dotted: str, value: Any, prefix: str = "") -> None:
             setattr(target, part, coerced)
         else:
             if not dataclasses.is_dataclass(tp):
-                raise ConfigError(f"unknown config key {_join(prefix, dotted)!r}: {part!r} is "
-                                  "not a section")
+                raise ConfigError(
+                    f"unknown config key {_join(prefix, dotted)!r}: {part!r} is not a section"
+                )
             target = getattr(target, part)
 
 
@@ -323,14 +331,20 @@ def config_class(data: Mapping[str, Any], overrides: list[tuple[str, str]]) -> t
     """The Config class of the task the data asks for (a track's task may add sections)."""
     from .tasks import task_class
 
-    kind = (data.get("data") or {}).get("kind", "text") if isinstance(data.get("data"), Mapping) else "text"
+    kind = (
+        (data.get("data") or {}).get("kind", "text")
+        if isinstance(data.get("data"), Mapping)
+        else "text"
+    )
     for key, value in overrides:
         if key == "data.kind":
             kind = value
     return task_class(str(kind)).config_class
 
 
-def from_dict(data: Mapping[str, Any] | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def from_dict(
+    data: Mapping[str, Any] | None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Defaults <- mapping <- `key=value` overrides, then every check."""
     data = dict(data or {})
     pairs = parse_overrides(overrides)
@@ -344,7 +358,11 @@ def from_dict(data: Mapping[str, Any] | None, overrides: list[str] | tuple[str, 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] = ()) -> Config:
     """Defaults <- YAML file (optional) <- `key=value` overrides, then validation."""
-    data = read_yaml_mapping(path, "a mapping of sections (model, data, train, tracking)") if path else {}
+    data = (
+        read_yaml_mapping(path, "a mapping of sections (model, data, train, tracking)")
+        if path
+        else {}
+    )
     return from_dict(data, overrides)
 
 
@@ -385,15 +403,29 @@ def save_config(cfg: Config, path: Path) -> None:
 # ----------------------------------------------------------------------------- documentation
 
 
+def _class_lines(cls: type) -> list[str]:
+    """The source lines of a class body, read as plain text (no parsing: it stays cheap)."""
+    try:
+        lines = Path(inspect.getsourcefile(cls) or "").read_text(encoding="utf-8").splitlines()
+    except (OSError, TypeError):
+        return []
+    header = re.compile(rf"class {cls.__name__}\b[(:]")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return []
+    body = []
+    for line in lines[start + 1 :]:
+        if line.strip() and not line.startswith((" ", "\t")):
+            break  # the next top-level statement
+        body.append(line)
+    return body
+
+
 def _comments(cls: type) -> dict[str, str]:
     """The comment beside (or just above) each field in the class's source: its description."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
     found: dict[str, str] = {}
     above: list[str] = []
-    for line in source.splitlines():
+    for line in _class_lines(cls):
         stripped = line.strip()
         if stripped.startswith("#"):
             above.append(stripped.lstrip("# "))
@@ -421,7 +453,11 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
         choices = getattr(cls, "CHOICES", {}).get(name)
         note = notes.get(name, "")
         if choices:
-            note = f"{note} (one of: {', '.join(choices)})" if note else f"one of: {', '.join(choices)}"
+            note = (
+                f"{note} (one of: {', '.join(choices)})"
+                if note
+                else f"one of: {', '.join(choices)}"
+            )
         rows.append((key, type_name, getattr(defaults, name), note))
     return rows
 

@@ -63,7 +63,9 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
         config = yaml.safe_load(read_text_file(path))
     except (NotText, yaml.YAMLError) as exc:
         raise UserError(f"{path} is damaged ({str(exc).splitlines()[0]}); restore it") from None
-    if not isinstance(config, dict) or not all(isinstance(v, dict) for k, v in config.items() if k != "name"):
+    if not isinstance(config, dict) or not all(
+        isinstance(v, dict) for k, v in config.items() if k != "name"
+    ):
         raise UserError(f"{path} is damaged (not a mapping of sections); restore it")
     return config
 
@@ -112,7 +114,9 @@ def write_report(run_dir: Path) -> Path:
     ]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in final_eval.items() if k != "step"]
     if summary:
-        unit = next((k[6:-6] for k in summary if k.startswith("train_") and k.endswith("_per_s")), "")
+        unit = next(
+            (k[6:-6] for k in summary if k.startswith("train_") and k.endswith("_per_s")), ""
+        )
         lines += [
             f"| best eval loss | {_fmt(summary.get('best_eval_loss'))} |",
             f"| stopped early | {summary.get('stopped_early')} |",
@@ -137,7 +141,14 @@ def write_report(run_dir: Path) -> Path:
             lines.append(f"| processes (DDP) | {summary['world_size']} |")
         lines.append("")
     if summary.get("sample"):
-        lines += ["## Sample", "", "```text", str(summary["sample"]).replace("```", "'''"), "```", ""]
+        lines += [
+            "## Sample",
+            "",
+            "```text",
+            str(summary["sample"]).replace("```", "'''"),
+            "```",
+            "",
+        ]
     examples = summary.get("examples")
     if isinstance(examples, list) and examples:
         lines += ["## Examples (held-out, wrong ones first)", "", "| input | expected | model |"]
@@ -145,7 +156,9 @@ def write_report(run_dir: Path) -> Path:
         for ex in examples:
             if isinstance(ex, dict):
                 mark = "" if ex.get("output") == ex.get("target") else " ✗"
-                lines.append(f"| `{ex.get('input')}` | `{ex.get('target')}` | `{ex.get('output')}`{mark} |")
+                lines.append(
+                    f"| `{ex.get('input')}` | `{ex.get('target')}` | `{ex.get('output')}`{mark} |"
+                )
         lines.append("")
     lines += [
         "## Config (resolved)",

@@ -51,7 +51,9 @@ class RunLock:
                         f"{self.path.parent} is being written by process {owner['pid']} on "
                         f"{owner['host']}; wait for it to finish (or stop it) before resuming"
                     ) from None
-                log.warning("taking over the stale lock of %s (its process is gone)", self.path.parent)
+                log.warning(
+                    "taking over the stale lock of %s (its process is gone)", self.path.parent
+                )
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -80,7 +80,9 @@ def load_newest_model(
             f"(newest: {skipped[0][0]}: {skipped[0][1]}); train a model first: "
             "train --config configs/tiny.yaml"
         )
-    raise UserError(f"no trained model under {runs_dir}; train one: train --config configs/tiny.yaml")
+    raise UserError(
+        f"no trained model under {runs_dir}; train one: train --config configs/tiny.yaml"
+    )
 
 
 def stream_text(

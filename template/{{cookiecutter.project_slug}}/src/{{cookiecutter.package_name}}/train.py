@@ -172,7 +172,12 @@ def _auto_name(config_file: Path | None) -> str:
 
 def _create_run_dir(runs_dir: Path, name: str, automatic: bool) -> Path:
     """Create a new, empty run folder. mkdir is atomic: two runs can never get the same one."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UserError(f"--runs-dir {runs_dir} is a file; give a folder (default: runs)")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the runs folder {runs_dir}: {exc.strerror}") from None
     for n in range(1, 1000):
         run_dir = runs_dir / (name if n == 1 else f"{name}-{n}")
         try:
@@ -376,7 +381,7 @@ class LoopResult:
 def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
     import torch
 
-    model, task, t, cfg = run.model, run.task, run.cfg.train, run.cfg
+    model, task, t = run.model, run.task, run.cfg.train
     train_model = torch.compile(model) if t.compile else model
     if hw.ddp:
         import torch.distributed as dist
@@ -464,7 +469,9 @@ def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
                 if quiet and hw.is_main:
                     shown = " ".join(f"{k} {v:.4f}" for k, v in res.last_eval.items())
                     loss_shown = res.last.get("loss", 0)
-                    print(f"step {step}/{t.max_steps} loss {loss_shown:.4f} {shown}", file=sys.stderr)
+                    print(
+                        f"step {step}/{t.max_steps} loss {loss_shown:.4f} {shown}", file=sys.stderr
+                    )
                 if res.last_eval["eval/loss"] < run.best_eval:
                     run.best_eval, run.bad_evals = res.last_eval["eval/loss"], 0
                 else:
@@ -508,7 +515,7 @@ def finish(run: Run, hw: Hardware, res: LoopResult, env: dict[str, Any]) -> None
         "world_size": hw.world_size,
         "final": res.last,
         "eval": res.last_eval,
-        "best_eval_loss": run.best_eval,
+        "best_eval_loss": run.best_eval if math.isfinite(run.best_eval) else None,
         f"train_{run.task.unit}_per_s": round(res.train_units / res.train_time, 1)
         if res.train_time
         else None,
@@ -586,7 +593,11 @@ def _peek_train_config(config, config_file, overrides, resume) -> TrainConfig:
     if config is not None:
         return config.train
     if resume is not None:
-        data = read_yaml_mapping(Path(resume) / "config.yaml") if (Path(resume) / "config.yaml").is_file() else {}
+        data = (
+            read_yaml_mapping(Path(resume) / "config.yaml")
+            if (Path(resume) / "config.yaml").is_file()
+            else {}
+        )
         safe = [o for o in overrides if o.split("=", 1)[0].strip() in RESUME_SAFE]
         try:
             return from_dict(data, safe).train

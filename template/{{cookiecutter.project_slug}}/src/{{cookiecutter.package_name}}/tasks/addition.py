@@ -73,10 +73,12 @@ class AdditionTask(GPTTask):
         model.train()
         rows = []
         for p, y, t in zip(prompts.tolist(), predicted.tolist(), answers.tolist(), strict=True):
-            rows.append({
-                "input": self.codec.decode(p),
-                "target": self.codec.decode(t),
-                "output": self.codec.decode(y),
-            })
+            rows.append(
+                {
+                    "input": self.codec.decode(p),
+                    "target": self.codec.decode(t),
+                    "output": self.codec.decode(y),
+                }
+            )
         rows.sort(key=lambda r: r["output"] == r["target"])
         return {"examples": rows[:8]}

@@ -101,7 +101,9 @@ class GPTTask(Task):
         if m.vocab_size == 0:
             m.vocab_size = self.codec.vocab_size  # resolved, so config.yaml records it
         elif m.vocab_size < self.codec.vocab_size:
-            raise DataError(f"model.vocab_size {m.vocab_size} < data vocabulary {self.codec.vocab_size}")
+            raise DataError(
+                f"model.vocab_size {m.vocab_size} < data vocabulary {self.codec.vocab_size}"
+            )
         return GPT(m)
 
     def state_dict(self) -> dict[str, Any]:
@@ -126,7 +128,9 @@ class TextTask(GPTTask):
         super().__init__(cfg, state)
         self.text = self.read(cfg)
         saved = (state or {}).get("codec")
-        self.codec = Codec.from_dict(saved) if saved else Codec.from_text(self.text, cfg.data.tokenizer)
+        self.codec = (
+            Codec.from_dict(saved) if saved else Codec.from_text(self.text, cfg.data.tokenizer)
+        )
         self.block_size = cfg.model.block_size
         self.splits = self._split(self.codec.encode(self.text), cfg.data.val_fraction)
 
@@ -154,7 +158,9 @@ class TextTask(GPTTask):
         import torch
 
         data = self.splits[split]
-        starts = torch.randint(len(data) - self.block_size - 1, (batch_size, 1), generator=generator)
+        starts = torch.randint(
+            len(data) - self.block_size - 1, (batch_size, 1), generator=generator
+        )
         chunk = data[starts + self._offsets].long()  # (B, block_size + 1)
         x, y = chunk[:, :-1], chunk[:, 1:]
         if device.startswith("cuda"):  # pinned memory lets the copy overlap with compute
