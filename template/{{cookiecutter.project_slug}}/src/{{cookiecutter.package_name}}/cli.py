@@ -28,7 +28,6 @@ from .errors import UserError, print_error
 # has it), then the optional components and tracks. Each is a subpackage with a `cli.py`, or a
 # module, defining `add_parser(subparsers)`.
 COMPONENTS = ("labs", "rag", "demo", "theory", "applied", "systems")
-TRACKS = ("theory", "applied", "systems")
 
 
 def find_components(names: Sequence[str] = COMPONENTS) -> dict[str, ModuleType]:
@@ -41,11 +40,6 @@ def find_components(names: Sequence[str] = COMPONENTS) -> dict[str, ModuleType]:
         module = f".{name}.cli" if spec.submodule_search_locations else f".{name}"
         found[name] = importlib.import_module(module, __package__)
     return found
-
-
-def track() -> str | None:
-    """The project's track: the name of the one track package it holds."""
-    return next((t for t in TRACKS if importlib.util.find_spec(f".{t}", __package__)), None)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
