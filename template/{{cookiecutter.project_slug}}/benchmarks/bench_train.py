@@ -23,9 +23,10 @@ from statistics import median
 import torch
 
 from {{ cookiecutter.package_name }}.config import load_config
+from {{ cookiecutter.package_name }}.optim import build_optimizer
 from {{ cookiecutter.package_name }}.tasks import TextTask
 from {{ cookiecutter.package_name }}.tracking import read_metrics
-from {{ cookiecutter.package_name }}.train import build_optimizer, run
+from {{ cookiecutter.package_name }}.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = {

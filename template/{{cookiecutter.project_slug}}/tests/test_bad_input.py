@@ -18,8 +18,9 @@ from {{ cookiecutter.package_name }}.config import ConfigError, load_config
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.report import write_report
 from {{ cookiecutter.package_name }}.runlock import LOCK_FILE, RunLock, RunLocked
+from {{ cookiecutter.package_name }}.runs import _create_run_dir
 from {{ cookiecutter.package_name }}.tracking import read_metrics
-from {{ cookiecutter.package_name }}.train import TrainingDiverged, _create_run_dir, run
+from {{ cookiecutter.package_name }}.train import TrainingDiverged, run
 
 from .conftest import PACKAGE, PROJECT_ROOT, small_overrides
 

@@ -10,6 +10,7 @@ from {{ cookiecutter.package_name }}.checkpoint import CheckpointError, list_che
 from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.models import GPT, GPTConfig
+from {{ cookiecutter.package_name }}.optim import build_optimizer, lr_at
 from {{ cookiecutter.package_name }}.sample import (
     latest_checkpoint,
     load_for_generation,
@@ -18,7 +19,7 @@ from {{ cookiecutter.package_name }}.sample import (
 from {{ cookiecutter.package_name }}.tasks import AdditionTask, TextTask, task_class
 from {{ cookiecutter.package_name }}.tasks.text import Codec, read_corpus
 from {{ cookiecutter.package_name }}.tracking import read_metrics
-from {{ cookiecutter.package_name }}.train import build_optimizer, lr_at, run
+from {{ cookiecutter.package_name }}.train import run
 
 from .conftest import small_overrides
 

@@ -542,11 +542,10 @@ def save_png(data: bytes, path: Path) -> None:
 
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .files import atomic_write_with
+
     image = Image.open(io.BytesIO(data)).convert("RGB").quantize(colors=256)
-    tmp = path.with_name(path.name + ".tmp")
-    image.save(tmp, format="PNG", optimize=True)
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
 def screenshot(path: str | Path, question: str = EXAMPLE_QUESTION, **launch_args: Any) -> str:

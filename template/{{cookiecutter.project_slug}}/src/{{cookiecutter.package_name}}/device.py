@@ -8,6 +8,7 @@ Policy (the same code runs on a laptop CPU and on a GPU server):
   On CPU we stay in float32 unless bfloat16 is asked for explicitly: CPU autocast only pays off
   on processors with native bf16 instructions.
 - TF32 matmuls on NVIDIA GPUs (Ampere+), set through whichever API this torch version has.
+- `setup_hardware` applies all of this for one training process (and its rank under torchrun).
 """
 
 from __future__ import annotations
@@ -188,3 +189,64 @@ def format_doctor(info: dict[str, Any]) -> str:
     if info["device"] == "cpu":
         lines.append("note     no GPU found: training runs on the CPU (fine for the tiny configs)")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- one training process
+
+# Peak dense bf16/fp16 tensor-core FLOP/s used for MFU (model FLOPs utilisation); add yours.
+_PEAK_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40": 181e12,
+    "L4": 121e12,
+    "A10": 125e12,
+    "4090": 165e12,
+    "3090": 71e12,
+    "V100": 125e12,
+    "T4": 65e12,
+}
+
+
+def peak_flops(device_name: str) -> float | None:
+    return next((v for k, v in _PEAK_FLOPS.items() if k in device_name), None)
+
+
+@dataclass
+class Hardware:
+    device: str
+    precision: Any  # device.Precision: dtype, autocast, GradScaler or not
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    accelerator: str = ""  # GPU name, for MFU against its peak FLOP/s
+
+    @property
+    def ddp(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0  # only rank 0 writes files and prints
+
+
+def setup_hardware(t: Any) -> Hardware:
+    """Device and precision for `t` (a config's train section); under torchrun, join the group."""
+    import torch
+
+    # torchrun sets these; a plain `python -m` run is rank 0 of 1.
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = pick_device(t.device)
+    if world_size > 1 and device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        configure_tf32(True)
+    configure_threads(t.threads)
+    return Hardware(device, pick_precision(device, t.dtype), rank, local_rank, world_size)
