@@ -21,6 +21,8 @@ CASES = [
     ({"package_name": "gradio"}, "import name of a library the project uses"),
     ({"package_name": "numpy"}, "import name of a library the project uses"),
     ({"package_name": "tests"}, "already a folder of the generated project"),
+    ({"package_name": "applied"}, "is the name of a track's folders"),
+    ({"project_name": "Theory"}, "is the name of a track's folders"),
     ({"package_name": "My-Pkg"}, "for example my_pkg"),
     ({"package_name": "2fast"}, "for example ai_2fast"),
     ({"project_name": "json"}, '"json" is a module of the Python standard library'),

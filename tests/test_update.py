@@ -71,3 +71,33 @@ def test_reanswering_a_question_adds_and_removes_files(project):
     copier.run_update(str(dst), data={"ci": "github"}, defaults=True, overwrite=True, quiet=True)
     assert (dst / ".github/workflows/ci.yml").is_file()
     assert not conflicts(dst)
+
+
+def test_switching_track_swaps_the_track_folders(tmp_path):
+    """Re-answering `track` removes the old track's folders (at any depth) and adds the new one's."""
+    skeleton = "template/{{cookiecutter.project_slug}}"
+    probes = {
+        f"{skeleton}/configs/applied/probe.txt": "applied\n",
+        f"{skeleton}/src/{{{{cookiecutter.package_name}}}}/theory/probe.txt": "theory\n",
+        f"{skeleton}/labs/theory/probe.txt": "theory\n",
+    }
+    template = snapshot_template(tmp_path / "template", probes)
+    dst = tmp_path / "project"
+    copier.run_copy(
+        str(template), str(dst), data={"project_name": "Switch Me"}, defaults=True, quiet=True
+    )
+    commit_all_new(dst)
+    assert (dst / "configs/applied/probe.txt").is_file()
+    assert not (dst / "labs/theory").exists()
+
+    copier.run_update(str(dst), data={"track": "theory"}, defaults=True, overwrite=True, quiet=True)
+    assert not (dst / "configs/applied").exists()
+    assert (dst / "src/switch_me/theory/probe.txt").is_file()
+    assert (dst / "labs/theory/probe.txt").is_file()
+    assert "track: theory" in (dst / ".copier-answers.yml").read_text()
+    assert not conflicts(dst)
+
+
+def commit_all_new(path: Path) -> None:
+    git("init", "-q", "-b", "main", cwd=path)
+    commit_all(path, "rendered")

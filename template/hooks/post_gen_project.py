@@ -47,6 +47,22 @@ def render_skipped_text_files(project: Path) -> None:
             path.write_bytes(env.from_string(text).render(cookiecutter=ANSWERS).encode("utf-8"))
 
 
+def excluded(project: Path, pattern: str) -> list[Path]:
+    """What one rendered `_exclude` entry matches, deepest first.
+
+    One entry is one pattern (Copier before 9.18 never splits an entry into lines). As in
+    .gitignore and Copier: a pattern with a slash (leading or inside) is anchored at the project
+    root; one without matches a file or folder of that name at any depth (the track folders).
+    """
+    pattern = pattern.strip()
+    if not pattern:
+        return []
+    anchored = "/" in pattern.rstrip("/")
+    pattern = pattern.strip("/")
+    matches = project.glob(pattern) if anchored else project.rglob(pattern)
+    return sorted(matches, reverse=True)
+
+
 def main() -> int:
     root = template_root()
     config = yaml.safe_load((root / "copier.yml").read_text(encoding="utf-8"))
@@ -56,18 +72,11 @@ def main() -> int:
     # Copier writes its answers file itself; this copy is only Copier's template of it.
     (project / ".copier-answers.yml").unlink()
     for entry in config["_exclude"]:
-        for line in env.from_string(entry).render(cookiecutter=ANSWERS).splitlines():
-            pattern = line.strip().strip("/")
-            if not pattern:
-                continue
-            # As in .gitignore (and Copier): a pattern with a slash is anchored at the project
-            # root, one without matches at any depth.
-            matches = project.glob(pattern) if "/" in pattern else project.rglob(pattern)
-            for path in sorted(matches, reverse=True):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+        for path in excluded(project, env.from_string(entry).render(cookiecutter=ANSWERS)):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     return 0
 
 

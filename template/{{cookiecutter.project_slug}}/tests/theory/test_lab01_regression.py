@@ -1,7 +1,7 @@
 """Lab 01 (labs/theory/01-regression.md): regression from scratch agrees with scikit-learn.
 
-`python -m {{ cookiecutter.package_name }} labs check 01` runs this file. Each test names the
-function it checks, so a failure tells you which of your functions to look at.
+`labs check 01` runs this file. Each test names the function it checks, so a failure tells you
+which of your functions to look at.
 """
 
 import json
