@@ -5,8 +5,8 @@
 
 Start-up is measured from launching the command until the server answers an HTTP request, with
 the index already built (run the `rag index` command or start the demo once before);
-`--first-start` also times one start that has to build a fresh index (in the background: the
-server is up first, and the first answer waits for the build). Latency is measured per
+`--first-start` also times one start that has to build a fresh index first (the demo builds it
+before serving, so that a problem with it ends the command). Latency is measured per
 request on the client side, with 20 users (threads, one gradio_client each) asking at once.
 On a shared 2-core machine other processes move these figures: the best start of several repeats
 is reported, and latencies pool every round.

@@ -360,20 +360,6 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
     return app
 
 
-def check_index_target(index_dir: str | Path, docs_dir: str | Path) -> None:
-    """Before serving: refuse an index folder the first-start build must not write."""
-    from .rag.index import check_target, read_manifest
-
-    try:
-        if read_manifest(index_dir) is not None:
-            return  # an index is there: nothing will be built
-    except UserError:
-        return  # a damaged index: the Ask tab says so, and how to rebuild it
-    if not Path(docs_dir).is_dir():
-        raise DemoError(f"no index yet and the docs folder {docs_dir} does not exist; pass --docs")
-    check_target(Path(docs_dir), Path(index_dir))
-
-
 def build_index_if_missing(
     index_dir: str | Path, docs_dir: str | Path, config: Any = None, say=print
 ) -> None:
@@ -426,16 +412,16 @@ def launch(
 
     port None takes the first free port from 7860 (Gradio's default, or GRADIO_SERVER_PORT).
     share=True asks Gradio for a public link: only when explicitly requested.
-    On the first start the index is built in the background while the page opens; an `--index`
-    that must not be written (the docs folder itself, a folder of other files) is refused before
-    anything starts, with one line and exit code 2.
+    On the first start the index is built before serving, so a problem with it (a docs folder
+    given as the index, no readable documents) ends the command with one line, exit code 2.
+    The pipeline then loads in the background while the page opens.
     """
     quiet_environment()
     if port is not None:
         check_port(host, port)  # say so before loading anything
     pipeline = None
     if has_rag():
-        check_index_target(index_dir, docs_dir)
+        build_index_if_missing(index_dir, docs_dir, rag_config, say)
         pipeline = BackgroundPipeline(lambda: load_rag(index_dir, docs_dir, rag_config, say))
     app = build_app(pipeline, runs_dir)
     try:
