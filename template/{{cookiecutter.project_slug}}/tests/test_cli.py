@@ -92,3 +92,13 @@ def test_every_command_group_is_found():
     for name in ("rag", "demo", "theory", "applied", "systems"):
         present = importlib.util.find_spec(f"{PACKAGE}.{name}") is not None
         assert (name in commands) == present, name
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback(monkeypatch):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` after it has read what it wanted
+    with os.fdopen(write_end, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["config", "show"]) == 1  # no BrokenPipeError traceback
