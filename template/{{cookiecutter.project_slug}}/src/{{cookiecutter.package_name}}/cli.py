@@ -174,7 +174,9 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit outside this handler
+        return code
     except UserError as exc:
         return print_error(exc)
     except KeyboardInterrupt:
