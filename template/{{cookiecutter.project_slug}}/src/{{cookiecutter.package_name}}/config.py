@@ -141,6 +141,14 @@ class Config:
         from .tasks import task_class
 
         task_class(self.data.kind)  # an unknown task is a ConfigError listing the known ones
+        require(
+            "/" not in self.name and "\\" not in self.name and self.name not in (".", ".."),
+            f"name must be a plain folder name, got {self.name!r}",
+        )
+        self.check_model()
+
+    def check_model(self) -> None:
+        """The GPT's rules; a task with another model (a CNN...) overrides this."""
         m = self.model
         for name in ("n_layer", "n_head", "n_embd", "block_size"):
             value = getattr(m, name)
@@ -154,10 +162,6 @@ class Config:
             f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})",
         )
         require(0 <= m.dropout < 1, f"model.dropout must be in [0, 1), got {m.dropout}")
-        require(
-            "/" not in self.name and "\\" not in self.name and self.name not in (".", ".."),
-            f"name must be a plain folder name, got {self.name!r}",
-        )
 
 
 # Keys that may change when a run is resumed: they decide how long to train and what to log,
@@ -191,8 +195,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return _coerce(value, options[0], key)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, str):  # from --set: "a,b" or "[a, b]"
+            text = value.strip()
+            if text.startswith("[") and text.endswith("]"):
+                text = text[1:-1]
+            value = [v.strip() for v in text.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         return [_coerce(v, item_tp, key) for v in value]

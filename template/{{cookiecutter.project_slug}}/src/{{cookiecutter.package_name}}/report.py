@@ -160,6 +160,9 @@ def write_report(run_dir: Path) -> Path:
                     f"| `{ex.get('input')}` | `{ex.get('target')}` | `{ex.get('output')}`{mark} |"
                 )
         lines.append("")
+    figures = [f for f in summary.get("figures") or [] if isinstance(f, dict) and f.get("file")]
+    for figure in figures:
+        lines += [f"## {figure.get('title', figure['file'])}", "", f"![]({figure['file']})", ""]
     lines += [
         "## Config (resolved)",
         "",

@@ -208,6 +208,9 @@ def finish(run: Run, hw: Hardware, res: LoopResult, env: dict[str, Any]) -> None
     from .report import write_report
 
     extras = run.task.report(run.model, hw.device)
+    figures = run.task.figures(run.model, hw.device, run.run_dir)
+    if figures:
+        extras["figures"] = figures
     summary = {
         "run": run.run_dir.name,
         "task": run.task.name,

@@ -12,9 +12,10 @@ class Task:
 
     The loop calls, in this order: `build_model()` once; per step `get_batch("train", ...)` and
     `loss(model, batch)`; per evaluation `loss` on "val" batches and `eval_metrics(model)`;
-    at the end `report(model)`. `state_dict()` is saved in every checkpoint and handed back to
-    `__init__` on resume (a vocabulary must never be rebuilt from data that may have changed);
-    `fingerprint()` identifies the data, so a resumed run can say when it changed.
+    at the end `report(model)` and `figures(model, device, run_dir)`. `state_dict()` is saved
+    in every checkpoint and handed back to `__init__` on resume (a vocabulary must never be
+    rebuilt from data that may have changed); `fingerprint()` identifies the data, so a
+    resumed run can say when it changed.
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +54,10 @@ class Task:
         """What the run report shows besides the metrics: {"sample": text} and/or
         {"examples": [{"input": ..., "target": ..., "output": ...}]}, plus any figures."""
         return {}
+
+    def figures(self, model: Any, device: str, run_dir: Any) -> list[dict[str, str]]:
+        """Pictures for the report, written into run_dir: [{"title": ..., "file": "x.png"}]."""
+        return []
 
     def flops_per_unit(self, model: Any) -> float | None:
         """Training FLOPs per unit, for MFU on GPUs; None when unknown."""
