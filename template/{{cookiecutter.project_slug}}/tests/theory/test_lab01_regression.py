@@ -5,6 +5,7 @@ which of your functions to look at.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.labs import load_settings
 from {{ cookiecutter.package_name }}.theory.regression import (
     RegressionSettings,
     fit_linear_closed_form,
@@ -19,6 +22,7 @@ from {{ cookiecutter.package_name }}.theory.regression import (
     fit_logistic_gd,
     logistic_gradient,
     logistic_loss,
+    plot_loss_curves,
     split_and_standardise,
 )
 
@@ -81,20 +85,60 @@ def test_fit_logistic_gd_matches_scikit_learn(cancer):
     assert ours == pytest.approx(reference.score(X_test, y_test), abs=1 / len(y_test))
 
 
-def test_command_reports_a_match(capsys):
-    assert main(["theory", "regression", "--json"]) == 0
+def test_gradient_descent_records_a_falling_loss(diabetes, cancer):
+    for fit, (X_train, _, y_train, _), extra in [
+        (fit_linear_gd, diabetes, {}),
+        (fit_logistic_gd, cancer, {"l2": 1.0 / len(cancer[2])}),
+    ]:
+        history = []
+        fit(X_train, y_train, lr=0.1, steps=50, history=history, **extra)
+        assert len(history) == 51  # the start, then after every step
+        assert (np.diff(history) < 0).all()
+
+
+def test_config_file_holds_the_defaults():
+    config = Path(__file__).resolve().parents[2] / "configs" / "theory" / "regression.yaml"
+    assert load_settings(RegressionSettings(), config, []) == RegressionSettings()
+
+
+def test_command_reports_a_match_and_plots_the_losses(capsys, tmp_path):
+    plot = tmp_path / "plots" / "loss.png"  # the folder does not exist yet
+    assert main(["theory", "regression", "--set", f"loss_plot={plot}", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["matches"] is True
     assert result["linear"]["methods"]["closed form"]["test_r2"] > 0.3
     assert result["logistic"]["methods"]["gradient descent"]["test_accuracy"] > 0.95
+    assert result["loss_plot"] == str(plot)
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [p.name for p in plot.parent.iterdir()] == ["loss.png"]  # no temporary file left
 
 
-def test_command_says_when_gradient_descent_diverges(capsys):
-    args = ["theory", "regression", "--set", "linear_lr=0.5", "--set", "linear_steps=200"]
-    assert main(args) == 0
-    assert "diverged" in capsys.readouterr().out
+def test_command_says_when_gradient_descent_diverges(capsys, tmp_path):
+    plot = tmp_path / "loss.png"
+    args = ["linear_lr=0.5", "linear_steps=200", "logistic_steps=20", f"loss_plot={plot}"]
+    assert main(["theory", "regression", *[f"--set={a}" for a in args]]) == 0
+    out = capsys.readouterr().out
+    assert "diverged" in out
+    assert out.rstrip().endswith(str(plot)) and plot.stat().st_size > 0  # still plotted
 
 
-def test_bad_setting_is_a_one_line_error(capsys):
-    assert main(["theory", "regression", "--set", "linear_steps=many"]) == 2
-    assert "linear_steps" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("setting", "message"), [("linear_steps=many", "linear_steps"), ("loss_plot=a.txt", ".png")]
+)
+def test_bad_setting_is_a_one_line_error(capsys, setting, message):
+    assert main(["theory", "regression", "--set", setting]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plot_that_cannot_be_written_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    curve = {"loss": [2.0, 1.0], "minimum": 0.5, "minimum_label": "min", "ylabel": "loss"}
+    with pytest.raises(UserError, match="loss_plot"):
+        plot_loss_curves({"one model": curve}, tmp_path / "file" / "loss.png")
+
+
+def test_unwritable_plot_path_is_a_one_line_error(capsys, tmp_path):
+    (tmp_path / "taken.png").mkdir()  # a folder where the file should go
+    plot = tmp_path / "taken.png"
+    assert main(["theory", "regression", "--set", f"loss_plot={plot}"]) == 2
+    assert "is a folder" in capsys.readouterr().err

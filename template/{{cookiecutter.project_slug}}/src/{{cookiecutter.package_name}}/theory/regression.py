@@ -19,11 +19,14 @@ or malignant). Shapes: n = rows, d = features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import require
+from ..errors import UserError
+from ..files import atomic_write_with
 
 TOLERANCE = 1e-2  # "agrees with scikit-learn": weights within 1 % of the largest weight
 
@@ -37,6 +40,7 @@ class RegressionSettings:
     logistic_lr: float = 1.0  # gradient-descent step size, logistic regression
     logistic_steps: int = 3000  # gradient-descent steps, logistic regression
     c: float = 1.0  # scikit-learn's C: the inverse strength of the L2 penalty
+    loss_plot: str = "runs/theory/regression-loss.png"  # PNG of the gradient-descent losses
 
     def check(self) -> None:
         require(
@@ -45,6 +49,10 @@ class RegressionSettings:
         require(self.linear_lr > 0 and self.logistic_lr > 0, "the learning rates must be > 0")
         require(self.linear_steps >= 1 and self.logistic_steps >= 1, "steps must be >= 1")
         require(self.c > 0, f"c must be > 0, got {self.c}")
+        require(
+            self.loss_plot.lower().endswith(".png"),
+            f"loss_plot must be a .png path, got {self.loss_plot!r}",
+        )
 
 
 # ----------------------------------------------------------------------------- linear regression
@@ -58,18 +66,32 @@ def fit_linear_closed_form(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, fl
     return theta[1:], float(theta[0])
 
 
+def mse_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
+    """Mean squared error of the predictions X @ w + b."""
+    return float(np.mean((X @ w + b - y) ** 2))
+
+
 def mse_gradient(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
     """Gradient of mean((X @ w + b - y) ** 2) with respect to w and b."""
     error = X @ w + b - y  # (n,)
     return 2 * X.T @ error / len(y), 2 * float(error.mean())
 
 
-def fit_linear_gd(X: np.ndarray, y: np.ndarray, lr: float, steps: int) -> tuple[np.ndarray, float]:
-    """Gradient descent on the mean squared error, from w = 0, b = 0."""
+def fit_linear_gd(
+    X: np.ndarray, y: np.ndarray, lr: float, steps: int, history: list[float] | None = None
+) -> tuple[np.ndarray, float]:
+    """Gradient descent on the mean squared error, from w = 0, b = 0.
+
+    Pass a list as `history` to record the loss: at the start and after every step.
+    """
     w, b = np.zeros(X.shape[1]), 0.0
     for _ in range(steps):
+        if history is not None:
+            history.append(mse_loss(X, y, w, b))
         grad_w, grad_b = mse_gradient(X, y, w, b)
         w, b = w - lr * grad_w, b - lr * grad_b
+    if history is not None:
+        history.append(mse_loss(X, y, w, b))
     return w, b
 
 
@@ -97,13 +119,22 @@ def logistic_gradient(
 
 
 def fit_logistic_gd(
-    X: np.ndarray, y: np.ndarray, lr: float, steps: int, l2: float
+    X: np.ndarray,
+    y: np.ndarray,
+    lr: float,
+    steps: int,
+    l2: float,
+    history: list[float] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Gradient descent on `logistic_loss`, from w = 0, b = 0."""
+    """Gradient descent on `logistic_loss`, from w = 0, b = 0 (`history`: as fit_linear_gd)."""
     w, b = np.zeros(X.shape[1]), 0.0
     for _ in range(steps):
+        if history is not None:
+            history.append(logistic_loss(X, y, w, b, l2))
         grad_w, grad_b = logistic_gradient(X, y, w, b, l2)
         w, b = w - lr * grad_w, b - lr * grad_b
+    if history is not None:
+        history.append(logistic_loss(X, y, w, b, l2))
     return w, b
 
 
@@ -150,8 +181,9 @@ def compare_linear(settings: RegressionSettings) -> dict[str, Any]:
     X_train, X_test, y_train, y_test = split_and_standardise(X, y, settings, stratify=False)
     reference = LinearRegression().fit(X_train, y_train)
     fits = {"closed form": fit_linear_closed_form(X_train, y_train)}
+    history: list[float] = []  # the training loss at the start and after every step
     fits["gradient descent"] = fit_linear_gd(
-        X_train, y_train, settings.linear_lr, settings.linear_steps
+        X_train, y_train, settings.linear_lr, settings.linear_steps, history
     )
     rows = {}
     for name, (w, b) in fits.items():
@@ -160,9 +192,7 @@ def compare_linear(settings: RegressionSettings) -> dict[str, Any]:
             "weight_difference": largest_difference(w, reference.coef_),
         }
     # Diverged: gradient descent ended with a higher loss than where it started (w = 0, b = 0).
-    w, b = fits["gradient descent"]
-    final = float(np.mean((X_train @ w + b - y_train) ** 2))
-    rows["gradient descent"]["diverged"] = not final <= float(np.mean(y_train**2))
+    rows["gradient descent"]["diverged"] = not history[-1] <= history[0]
     rows["scikit-learn"] = {"test_r2": r2_score(y_test, reference.predict(X_test))}
     return {
         "dataset": "diabetes",
@@ -170,6 +200,12 @@ def compare_linear(settings: RegressionSettings) -> dict[str, Any]:
         "test_rows": len(y_test),
         "features": X.shape[1],
         "methods": rows,
+        "curve": {  # for the plot, not the report
+            "loss": history,
+            "minimum": mse_loss(X_train, y_train, *fits["closed form"]),
+            "minimum_label": "closed form (the minimum)",
+            "ylabel": "mean squared error (train)",
+        },
     }
 
 
@@ -183,8 +219,11 @@ def compare_logistic(settings: RegressionSettings) -> dict[str, Any]:
     # our mean cross-entropy + (l2 / 2) ||w||^2 with l2 = 1 / (C * n): the same minimum.
     l2 = 1.0 / (settings.c * len(y_train))
     reference = LogisticRegression(C=settings.c, tol=1e-8, max_iter=10_000).fit(X_train, y_train)
-    w, b = fit_logistic_gd(X_train, y_train, settings.logistic_lr, settings.logistic_steps, l2)
-    train_loss = logistic_loss(X_train, y_train, w, b, l2)
+    history: list[float] = []
+    w, b = fit_logistic_gd(
+        X_train, y_train, settings.logistic_lr, settings.logistic_steps, l2, history
+    )
+    train_loss = history[-1]
     ours = {
         "test_accuracy": float(np.mean((X_test @ w + b > 0) == y_test)),
         "weight_difference": largest_difference(w, reference.coef_[0]),
@@ -203,15 +242,66 @@ def compare_logistic(settings: RegressionSettings) -> dict[str, Any]:
         "test_rows": len(y_test),
         "features": X.shape[1],
         "methods": {"gradient descent": ours, "scikit-learn": theirs},
+        "curve": {
+            "loss": history,
+            "minimum": theirs["train_loss"],
+            "minimum_label": "scikit-learn's fit",
+            "ylabel": "cross-entropy + L2 (train)",
+        },
     }
 
 
+def plot_loss_curves(curves: dict[str, dict[str, Any]], path: Path) -> Path:
+    """One panel per model: the training loss at every gradient-descent step, with the minimum
+    it should reach as a dashed line. Both axes are logarithmic, so the first steps (big
+    drops) and the last ones (tiny gains) both show. Written atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # draws to files only: no window, works without a display
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), dpi=100, squeeze=False)
+    for ax, (title, curve) in zip(axes[0], curves.items(), strict=True):
+        loss = np.asarray(curve["loss"])
+        shown = np.isfinite(loss) & (loss > 0)  # a diverged run ends in inf and nan
+        ax.plot(np.flatnonzero(shown), loss[shown], label="gradient descent")
+        ax.axhline(curve["minimum"], color="gray", linestyle="--", label=curve["minimum_label"])
+        ax.set_xscale("symlog", linthresh=1)  # linear from 0 to 1, then logarithmic
+        ax.set_xlim(0, len(loss) - 1)
+        ax.set_yscale("log")
+        ax.set(title=title, xlabel="step (log scale)", ylabel=curve["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    try:
+        atomic_write_with(path, lambda f: fig.savefig(f, format="png"))
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the loss plot to {path} ({exc.strerror or exc}); "
+            "choose another path with --set loss_plot=FILE.png"
+        ) from None
+    finally:
+        plt.close(fig)
+    return path
+
+
 def run(settings: RegressionSettings) -> dict[str, Any]:
-    """Fit everything and compare; `matches` says whether ours agrees with scikit-learn."""
+    """Fit everything, compare, and plot the loss curves to `settings.loss_plot`.
+
+    `matches` says whether ours agrees with scikit-learn; `loss_plot` is where the PNG went.
+    """
+    plot = Path(settings.loss_plot)
+    if plot.is_dir():  # say so now, not after the fits
+        raise UserError(f"loss_plot {plot} is a folder; give a file name ending in .png")
     # Too large a learning rate makes gradient descent blow up to inf and nan; numpy would warn
     # on every step. The report says so instead ("diverged").
     with np.errstate(all="ignore"):
         linear, logistic = compare_linear(settings), compare_logistic(settings)
+    curves = {
+        f"Linear regression ({linear['dataset']})": linear.pop("curve"),
+        f"Logistic regression ({logistic['dataset']})": logistic.pop("curve"),
+    }
+    plot_loss_curves(curves, plot)
     differences = [
         row["weight_difference"]
         for part in (linear, logistic)
@@ -219,7 +309,7 @@ def run(settings: RegressionSettings) -> dict[str, Any]:
         if "weight_difference" in row
     ]
     matches = all(d < TOLERANCE for d in differences)  # False for nan: a run that diverged
-    return {"linear": linear, "logistic": logistic, "matches": matches}
+    return {"linear": linear, "logistic": logistic, "matches": matches, "loss_plot": str(plot)}
 
 
 def table(title: str, part: dict[str, Any], score: str, label: str, note: str) -> list[str]:
@@ -271,4 +361,5 @@ def format_report(result: dict[str, Any], settings: RegressionSettings) -> str:
             f"Verdict: ours does NOT match scikit-learn yet (weights differ by more than "
             f"{TOLERANCE:.0%}): more steps, or a bug in a gradient?"
         )
+    lines.append(f"Loss curves (gradient descent, step by step): {result['loss_plot']}")
     return "\n".join(lines)
