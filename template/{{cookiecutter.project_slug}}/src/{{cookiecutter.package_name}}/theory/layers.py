@@ -11,7 +11,7 @@ The modules at the end wrap the functions with parameters, so the CNN (`cnn.py`)
 Transformer block (`block.py`) can be built from them. Their parameter names match `torch.nn`
 (weight, bias), so a state dict from `models/gpt.py` loads into the block unchanged.
 
-Shapes: N = batch, C = channels, H x W = image size, O = output channels, k = kernel size,
+Shapes: N = batch, C = channels, H x W = image size, C_out = output channels, k = kernel size,
 B = batch, nh = heads, T = time (sequence length), hs = head size.
 """
 
@@ -53,24 +53,24 @@ def conv2d(
     stride: int = 1,
     padding: int = 0,
 ) -> torch.Tensor:
-    """2-D convolution as one matrix product (im2col): x (N, C, H, W), weight (O, C, k, k).
+    """2-D convolution as one matrix product (im2col): x (N, C, H, W), weight (C_out, C, k, k).
 
     Like every deep-learning library, this is cross-correlation: the kernel is not flipped.
-    Each output pixel is the dot product of one C x k x k window with each of the O kernels, so
-    lining all windows up as columns ("im2col") turns the whole layer into one matmul.
+    Each output pixel is the dot product of one C x k x k window with each of the C_out kernels,
+    so lining all windows up as columns ("im2col") turns the whole layer into one matmul.
     """
     N, C, _, _ = x.shape
-    O, C_w, k, k_w = weight.shape
+    C_out, C_w, k, k_w = weight.shape
     if C_w != C or k_w != k:
         raise ValueError(f"weight {tuple(weight.shape)} does not fit input {tuple(x.shape)}")
     windows = patches2d(pad2d(x, padding), k, stride)  # (N, C, Ho, Wo, k, k)
     Ho, Wo = windows.shape[2], windows.shape[3]
     # im2col: one column of C*k*k numbers per output pixel -> (N, C*k*k, Ho*Wo)
     cols = windows.permute(0, 1, 4, 5, 2, 3).reshape(N, C * k * k, Ho * Wo)
-    out = weight.reshape(O, C * k * k) @ cols  # (O, Ckk) @ (N, Ckk, Ho*Wo) -> (N, O, Ho*Wo)
+    out = weight.reshape(C_out, C * k * k) @ cols  # (N, C_out, Ho*Wo)
     if bias is not None:
-        out = out + bias.view(O, 1)
-    return out.view(N, O, Ho, Wo)
+        out = out + bias.view(C_out, 1)
+    return out.view(N, C_out, Ho, Wo)
 
 
 def max_pool2d(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> torch.Tensor:
@@ -150,9 +150,11 @@ def dropout(
     return x * keep / (1 - p)
 
 
-def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """(T, T) booleans, True where query t may look at key s, i.e. s <= t."""
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+def causal_mask(
+    T: int, device: torch.device | str | None = None, S: int | None = None
+) -> torch.Tensor:
+    """(T, S) booleans (S = T by default), True where query t may look at key s, i.e. s <= t."""
+    return torch.ones(T, T if S is None else S, dtype=torch.bool, device=device).tril()
 
 
 def attention_weights(
@@ -168,7 +170,7 @@ def attention_weights(
     """
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     if is_causal:
-        mask = causal_mask(q.size(-2), q.device)
+        mask = causal_mask(q.size(-2), q.device, k.size(-2))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     return softmax(scores, dim=-1)
