@@ -109,5 +109,7 @@ def render_variant(template, cookies_session, tmp_path_factory):
 def uv_env() -> dict:
     """Environment for commands run inside a rendered project: its own venv, the shared uv cache."""
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Let each project's venv cache bytecode: its tests start Python (and import torch) dozens
+    # of times, and compiling torch's modules afresh costs about 2 s of CPU on every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

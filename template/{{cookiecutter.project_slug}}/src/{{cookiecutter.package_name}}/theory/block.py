@@ -104,7 +104,7 @@ def cli(args: argparse.Namespace) -> int:
         print("  bias   output max diff   input-gradient max diff")
         for r in result["rows"]:
             print(
-                f"  {str(r['bias']):5}  {r['output_max_diff']:15.1e}"
+                f"  {r['bias']!s:5}  {r['output_max_diff']:15.1e}"
                 f"   {r['input_grad_max_diff']:22.1e}"
             )
         verdict = "match" if result["match"] else "DIFFER"
