@@ -44,6 +44,8 @@ DEMO_PATHS = (
     "docs/demo.md",
     "docs/demo.png",
 )
+# File names that are demo-only wherever they are (a track's tab: src/PKG/<track>/demo_tab.py).
+DEMO_NAMES = ("demo_tab.py",)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -90,7 +92,7 @@ def wanted(path: str, answers: dict) -> bool:
         path = "docs/" + path.removeprefix("docs/zh/")
     if _in(path, RAG_PATHS):
         return answers["with_rag"]
-    if _in(path, DEMO_PATHS):
+    if _in(path, DEMO_PATHS) or parts[-1] in DEMO_NAMES:
         return answers["with_demo"]
     return True
 

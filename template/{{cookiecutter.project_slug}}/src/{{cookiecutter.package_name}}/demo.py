@@ -7,6 +7,10 @@
 The tabs follow the project's components: **Ask** (only when the project has a `rag/` package),
 **Generate** (the newest readable checkpoint under `runs/`) and **Environment** (the `doctor`
 report). Each button is also an API endpoint (`ask`, `generate`) that `gradio_client` can call.
+A track may add a tab: if `<package>/<track>/demo_tab.py` exists (the theory track's Attention
+tab), its `add_tab(gr, runs_dir)` is called after Generate, and its `API_NAMES` lists the
+endpoints it adds. It is found by looking, as cli.py finds command groups: the demo never
+imports a track by name.
 
 Safe to run on a workshop laptop: it binds 127.0.0.1, sends no analytics, caps input lengths,
 queues requests with a concurrency limit, never lets an input name a file, and turns every
@@ -287,6 +291,16 @@ def has_rag() -> bool:
     return importlib.util.find_spec(".rag", __package__) is not None
 
 
+def track_tabs() -> list[Any]:
+    """The `demo_tab` modules of this project's track (see the docstring); none in most tracks."""
+    found = []
+    for track in ("theory", "applied", "systems"):
+        name = f"{__package__}.{track}.demo_tab"
+        if importlib.util.find_spec(f".{track}", __package__) and importlib.util.find_spec(name):
+            found.append(importlib.import_module(name))
+    return found
+
+
 def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | None = None):
     """The gr.Blocks app. Without a pipeline (no RAG component) the Ask tab is left out."""
     import gradio as gr
@@ -351,6 +365,8 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
                 concurrency_limit=GENERATE_CONCURRENCY,
                 concurrency_id="generate",
             )
+        for tab in track_tabs():
+            tab.add_tab(gr, runs_dir)
         with gr.Tab("Environment"):
             # Filled in when the page opens: the report imports torch, which must not delay startup.
             report = gr.Code(language=None, label="doctor", lines=12)

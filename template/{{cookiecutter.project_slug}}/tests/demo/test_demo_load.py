@@ -169,7 +169,9 @@ try:
     client = Client(app.local_url, verbose=False)
     assert "train --config" in client.predict("Hi", api_name="/generate")
     names = {f.api_name for f in app.fns.values() if f.api_visibility == "public"}
-    assert names == {"generate", "environment"}, names
+    assert names == {"generate", "environment"} | {
+        name for tab in demo.track_tabs() for name in tab.API_NAMES
+    }, names
 finally:
     app.close()
 assert not any(name.startswith(demo.__package__ + ".rag") for name in sys.modules)
