@@ -277,3 +277,20 @@ def test_report_cli_errors_are_one_line(tmp_path):
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ") and "damaged" in out.stderr
+
+
+def test_atomic_writes_keep_normal_permissions(tmp_path):
+    """A new file gets open()'s permissions (not mkstemp's owner-only), a replaced one its own."""
+    import stat
+
+    from {{ cookiecutter.package_name }}.files import atomic_write_text
+
+    umask = os.umask(0)
+    os.umask(umask)
+    new = atomic_write_text(tmp_path / "new.md", "x")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask
+    kept = tmp_path / "kept.md"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    atomic_write_text(kept, "new")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"

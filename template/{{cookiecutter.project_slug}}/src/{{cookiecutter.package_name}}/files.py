@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,23 @@ def read_text_file(path: str | os.PathLike[str], max_bytes: int | None = None) -
     return text
 
 
+def _read_umask() -> int:
+    umask = os.umask(0)  # reading the umask means setting it: put it straight back (at
+    os.umask(umask)  # import, before any thread could create a file in between)
+    return umask
+
+
+_NEW_FILE_MODE = 0o666 & ~_read_umask()
+
+
+def _existing_mode(path: Path) -> int:
+    """The permission bits of the file being replaced, or a new file's default."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return _NEW_FILE_MODE
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; on success it replaces `path`.
@@ -63,6 +81,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())  # on disk before the rename makes it visible
+        # mkstemp makes the file owner-only; give it what a plain open() would have.
+        os.chmod(tmp, _existing_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -14,7 +14,11 @@ from sklearn.datasets import load_digits
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.theory.cnn import CNN, CNNConfig
-from {{ cookiecutter.package_name }}.theory.tasks import DigitsTask, shift_images, split_indices
+from {{ cookiecutter.package_name }}.theory.tasks import (
+    DigitsTask,
+    shift_images,
+    split_indices,
+)
 
 CONFIG = "configs/theory/digits.yaml"
 
