@@ -386,7 +386,16 @@ def describe_model(model: dict[str, Any], values: dict[str, Any], parts: dict[st
     )
 
 
-_MODEL_KEYS = ("n_layer", "n_head", "n_embd", "dropout", "kernel_size", "channels", "hidden")
+_MODEL_KEYS = (
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "dropout",
+    "convs",
+    "kernel_size",
+    "channels",
+    "hidden",
+)
 
 
 def examples(rows: Any, parts: dict[str, str]) -> str:
