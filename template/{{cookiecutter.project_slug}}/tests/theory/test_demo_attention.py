@@ -7,9 +7,6 @@ import os
 
 import pytest
 
-from {{ cookiecutter.package_name }}.config import from_dict
-from {{ cookiecutter.package_name }}.train import run
-
 from ..conftest import PACKAGE
 
 demo_tab = pytest.importorskip(f"{PACKAGE}.theory.demo_tab", reason="this project has no demo")
@@ -20,25 +17,9 @@ AttentionHandler = demo_tab.AttentionHandler
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
-    """A tiny addition model, trained for real for a few steps."""
-    runs = tmp_path_factory.mktemp("runs")
-    config = from_dict(
-        {
-            "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16},
-            "data": {"kind": "addition", "digits": 2},
-            "train": {
-                "device": "cpu",
-                "max_steps": 4,
-                "eval_interval": 4,
-                "eval_iters": 1,
-                "checkpoint_interval": 4,
-                "sample_tokens": 0,
-            },
-        }
-    )
-    run(config=config, runs_dir=runs)
-    return runs
+def runs_dir(addition_run):
+    """The runs folder of the tiny addition model (tests/theory/conftest.py)."""
+    return addition_run.parent
 
 
 def test_the_demo_finds_the_tab_by_looking(tmp_path):

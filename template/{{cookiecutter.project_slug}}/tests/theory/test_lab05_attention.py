@@ -14,10 +14,8 @@ from PIL import Image
 from torch.nn import functional as F
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import from_dict
 from {{ cookiecutter.package_name }}.sample import load_for_generation
 from {{ cookiecutter.package_name }}.theory import attention, layers
-from {{ cookiecutter.package_name }}.train import run
 
 PROMPT = "12+34="
 REFERENCE = layers.attention_weights  # the shipped one, for the broken variants below
@@ -30,27 +28,8 @@ def assert_close(got, expected, tol: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A 2-layer, 2-head addition model trained for 20 steps: enough to leave a checkpoint."""
-    config = from_dict(
-        {
-            "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16},
-            "data": {"kind": "addition", "digits": 2},
-            "train": {
-                "device": "cpu",
-                "max_steps": 20,
-                "batch_size": 32,
-                "lr": 1e-2,
-                "warmup_steps": 2,
-                "eval_interval": 20,
-                "eval_iters": 1,
-                "log_interval": 20,
-                "checkpoint_interval": 20,
-                "sample_tokens": 0,
-            },
-        }
-    )
-    return run(config=config, runs_dir=tmp_path_factory.mktemp("runs"))
+def run_dir(addition_run):
+    return addition_run  # tests/theory/conftest.py
 
 
 @pytest.fixture(scope="module")
