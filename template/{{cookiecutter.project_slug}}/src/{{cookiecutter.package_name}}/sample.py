@@ -35,7 +35,10 @@ def _model_from_state(state: dict[str, Any], device: str) -> tuple[Any, Codec]:
     config = state.get("config") or {}
     kind = (config.get("data") or {}).get("kind", "text")
     if kind not in TEXT_TASKS:
-        raise CheckpointError(f"a {kind!r} run does not generate text")
+        raise CheckpointError(
+            f"a {kind!r} run does not generate text; give a run of a GPT task "
+            f"({', '.join(TEXT_TASKS)}), e.g. train --config configs/addition.yaml"
+        )
     codec = state.get("task", {}).get("codec") or state.get("codec")
     if codec is None:
         raise CheckpointError("the checkpoint holds no vocabulary")

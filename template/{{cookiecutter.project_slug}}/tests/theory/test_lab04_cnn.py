@@ -108,6 +108,10 @@ def test_a_short_run_logs_accuracy_and_draws_the_report_figures(tmp_path, capsys
     for picture in ("confusion.png", "misclassified.png"):
         assert (run / picture).read_bytes().startswith(b"\x89PNG")
         assert f"]({picture})" in report
+    capsys.readouterr()
+    # A CNN has no attention to draw: one line that says which runs do.
+    assert main(["theory", "attention", str(run), "--prompt", "12"]) == 2
+    assert "a 'digits' run does not generate text" in capsys.readouterr().err
 
 
 @pytest.mark.slow
