@@ -301,10 +301,33 @@ def track_tabs() -> list[Any]:
     return found
 
 
+def import_anyio_up_front() -> None:
+    """Import all of anyio now, in this thread, before the server starts its own threads.
+
+    anyio (under Gradio's server) imports its modules lazily, and it builds each lazy-import
+    table by compiling module source to an AST; pytest does the same when it rewrites them
+    (anyio is a pytest plugin). On CPython 3.11 two threads doing that at once can fail with
+    "SystemError: AST constructor recursion depth mismatch". After this, a request has nothing
+    of anyio's left to import.
+    """
+    import contextlib
+    import importlib
+    import pkgutil
+
+    import anyio
+
+    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        if "pytest" in module.name:  # its pytest plugin: not needed to serve
+            continue
+        with contextlib.suppress(ImportError):  # an optional backend (trio) not installed
+            importlib.import_module(module.name)
+
+
 def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | None = None):
     """The gr.Blocks app. Without a pipeline (no RAG component) the Ask tab is left out."""
     import gradio as gr
 
+    import_anyio_up_front()
     handlers = DemoHandlers(pipeline, runs_dir)
     title = title or f"{__package__} demo"
     with gr.Blocks(title=title, analytics_enabled=False) as app:

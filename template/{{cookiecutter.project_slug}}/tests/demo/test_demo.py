@@ -382,3 +382,16 @@ def test_background_pipeline_waits_for_loading_and_reports_its_errors(pipeline, 
     handlers = DemoHandlers(demo.BackgroundPipeline(broken_load), tmp_path)
     with pytest.raises(gr.Error, match="the index is corrupt"):
         handlers.ask(QUESTION)
+
+
+def test_the_app_imports_anyio_before_serving(tmp_path):
+    """Nothing of anyio is left to import lazily from a server thread (CPython 3.11's AST race)."""
+    import pkgutil
+
+    import anyio
+
+    build_app(None, tmp_path)
+    modules = [m.name for m in pkgutil.walk_packages(anyio.__path__, "anyio.")]
+    optional = ("pytest", "trio")
+    missing = [n for n in modules if n not in sys.modules and not any(o in n for o in optional)]
+    assert not missing
