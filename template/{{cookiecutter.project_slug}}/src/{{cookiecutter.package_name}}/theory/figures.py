@@ -24,12 +24,20 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_confusion(labels: Any, predicted: Any, n_classes: int, path: Path) -> Path:
-    """Rows: the true digit; columns: the model's answer. Off the diagonal = mistakes."""
+def confusion_matrix(labels: Any, predicted: Any, n_classes: int) -> Any:
+    """counts[true, guess]: how often each true class got each answer (numpy, int)."""
     import numpy as np
 
     counts = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(counts, (np.asarray(labels), np.asarray(predicted)), 1)
+    return counts
+
+
+def plot_confusion(labels: Any, predicted: Any, n_classes: int, path: Path) -> Path:
+    """Rows: the true digit; columns: the model's answer. Off the diagonal = mistakes."""
+    import numpy as np
+
+    counts = confusion_matrix(labels, predicted, n_classes)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5), dpi=100)
     ax.imshow(counts, cmap="Blues")
@@ -37,8 +45,9 @@ def plot_confusion(labels: Any, predicted: Any, n_classes: int, path: Path) -> P
         for guess in range(n_classes):
             if counts[true, guess]:
                 dark = counts[true, guess] > counts.max() / 2
-                ax.text(guess, true, counts[true, guess], ha="center", va="center",
-                        color="white" if dark else "black", fontsize=8)  # fmt: skip
+                color = "white" if dark else "black"
+                text = str(counts[true, guess])
+                ax.text(guess, true, text, ha="center", va="center", color=color, fontsize=8)
     ax.set_xticks(range(n_classes))
     ax.set_yticks(range(n_classes))
     ax.set_xlabel("predicted")

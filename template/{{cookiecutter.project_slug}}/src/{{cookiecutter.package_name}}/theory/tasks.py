@@ -138,14 +138,14 @@ class DigitsTask(Task):
         return {"accuracy": float((predicted == labels).float().mean())}
 
     def report(self, model: Any, device: str) -> dict[str, Any]:
+        from .figures import confusion_matrix
+
         _, predicted, labels = self.predict(model, device)
-        confusion = [[0] * self.CLASSES for _ in range(self.CLASSES)]
-        for true, guess in zip(labels.tolist(), predicted.tolist(), strict=True):
-            confusion[true][guess] += 1
+        confusion = confusion_matrix(labels, predicted, self.CLASSES)
         wrong = int((predicted != labels).sum())
         return {
             "held_out": {"images": len(labels), "misclassified": wrong, "set": self.held_out},
-            "confusion": confusion,  # rows: true digit, columns: predicted digit
+            "confusion": confusion.tolist(),  # rows: true digit, columns: predicted digit
         }
 
     @property
