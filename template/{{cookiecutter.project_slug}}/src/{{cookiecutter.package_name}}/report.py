@@ -53,7 +53,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
+def run_task(run_dir: Path) -> str | None:
+    """The task (`data.kind`) a run folder trains, or None when its config cannot tell."""
+    try:
+        return str(read_config(run_dir).get("data", {}).get("kind", "text"))
+    except (UserError, OSError):
+        return None
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
     import yaml
 
     path = run_dir / "config.yaml"
@@ -70,7 +78,7 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _read_summary(run_dir: Path) -> tuple[dict[str, Any], str]:
+def read_summary(run_dir: Path) -> tuple[dict[str, Any], str]:
     """summary.json, or {} with a note saying why it is not used."""
     path = run_dir / "summary.json"
     if not path.exists():
@@ -91,9 +99,9 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if run_dir.is_file():
         raise UserError(f"{run_dir} is a file; give a run folder (runs/<name>)")
-    config = _read_config(run_dir)
+    config = read_config(run_dir)
     rows = read_metrics(run_dir)
-    summary, note = _read_summary(run_dir)
+    summary, note = read_summary(run_dir)
     plot_losses(rows, run_dir / PLOT_FILE)
 
     train_rows = [r for r in rows if "loss" in r]
@@ -160,6 +168,13 @@ def write_report(run_dir: Path) -> Path:
                     f"| `{ex.get('input')}` | `{ex.get('target')}` | `{ex.get('output')}`{mark} |"
                 )
         lines.append("")
+    for table in summary.get("tables") or []:  # a task's own tables: {title, columns, rows}
+        if isinstance(table, dict) and table.get("columns"):
+            lines += [f"## {table.get('title', '')}", ""]
+            lines += ["| " + " | ".join(str(c) for c in table["columns"]) + " |"]
+            lines += ["|" + "---|" * len(table["columns"])]
+            lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table["rows"]]
+            lines += ["", table["note"], ""] if table.get("note") else [""]
     figures = [f for f in summary.get("figures") or [] if isinstance(f, dict) and f.get("file")]
     for figure in figures:
         lines += [f"## {figure.get('title', figure['file'])}", "", f"![]({figure['file']})", ""]

@@ -180,7 +180,7 @@ def open_run(
         seed_everything(t.seed, t.deterministic)
         task = task_class(cfg.data.kind)(cfg, state["task"] if state else None)
         model = task.build_model().to(hw.device)
-        optimizer = build_optimizer(model, t)
+        optimizer = build_optimizer(model, t, task.lr_scale)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, t) / t.lr)
         scaler = torch.amp.GradScaler(hw.precision.device_type, enabled=hw.precision.use_scaler)
         data_gen = torch.Generator().manual_seed(t.seed + hw.rank)  # each rank: other batches

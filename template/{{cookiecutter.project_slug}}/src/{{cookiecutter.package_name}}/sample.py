@@ -8,6 +8,7 @@ from typing import Any
 
 from .checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_latest
 from .errors import UserError
+from .report import run_task
 from .tasks.text import Codec
 
 # Tasks whose model is the GPT with a character codec: their runs can generate text.
@@ -15,11 +16,20 @@ TEXT_TASKS = ("text", "addition", "datasets")
 
 
 def text_checkpoints(runs_dir: str | Path) -> list[Path]:
-    """Checkpoint files of every run under runs_dir, newest first (by modification time)."""
+    """Checkpoint files of the text-generating runs under runs_dir, newest first (by mtime).
+
+    A run whose config.yaml names another task is passed over without opening its checkpoints;
+    one whose config cannot be read is tried (its checkpoint says what it holds).
+    """
     runs = Path(runs_dir)
     if not runs.is_dir():
         return []
-    found = [ckpt for run in runs.iterdir() if run.is_dir() for ckpt in list_checkpoints(run)]
+    found = [
+        ckpt
+        for run in runs.iterdir()
+        if run.is_dir() and run_task(run) in (*TEXT_TASKS, None)  # not a classifier's 270 MB
+        for ckpt in list_checkpoints(run)
+    ]
     return sorted(found, key=lambda p: (p.stat().st_mtime, p), reverse=True)
 
 

@@ -37,6 +37,7 @@ from .config import (
 )
 from .device import Hardware, peak_flops, setup_hardware
 from .errors import UserError
+from .optim import lr_at
 from .runs import Run, open_run, save
 
 SUMMARY_FILE = "summary.json"
@@ -106,7 +107,8 @@ def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
     paused = 0.0  # eval and checkpoint time since the last log line: not training time
     try:
         while run.step < t.max_steps:
-            lr = run.optimizer.param_groups[0]["lr"]
+            task.before_step(model, run.step)
+            lr = lr_at(run.step, t)  # the schedule's rate (a task may scale some groups)
             loss_sum = torch.zeros((), device=hw.device)
             for micro in range(t.grad_accum):
                 batch = task.get_batch("train", t.batch_size, run.data_gen, hw.device)

@@ -10,12 +10,12 @@ from ..config import Config
 class Task:
     """Subclass this to train something new with the same loop (checkpoints, resume, DDP...).
 
-    The loop calls, in this order: `build_model()` once; per step `get_batch("train", ...)` and
-    `loss(model, batch)`; per evaluation `loss` on "val" batches and `eval_metrics(model)`;
-    at the end `report(model)` and `figures(model, device, run_dir)`. `state_dict()` is saved
-    in every checkpoint and handed back to `__init__` on resume (a vocabulary must never be
-    rebuilt from data that may have changed); `fingerprint()` identifies the data, so a
-    resumed run can say when it changed.
+    The loop calls, in this order: `build_model()` once; per step `before_step(model, step)`,
+    then `get_batch("train", ...)` and `loss(model, batch)`; per evaluation `loss` on "val"
+    batches and `eval_metrics(model)`; at the end `report(model)` and `figures(model, device,
+    run_dir)`. `state_dict()` is saved in every checkpoint and handed back to `__init__` on
+    resume (a vocabulary must never be rebuilt from data that may have changed);
+    `fingerprint()` identifies the data, so a resumed run can say when it changed.
     """
 
     name: ClassVar[str] = ""
@@ -33,6 +33,13 @@ class Task:
 
     def build_model(self) -> Any:
         raise NotImplementedError
+
+    def lr_scale(self, name: str) -> float:
+        """Learning-rate multiplier of the parameter `name` (1.0 = train.lr for all)."""
+        return 1.0
+
+    def before_step(self, model: Any, step: int) -> None:
+        """Called before optimizer step `step` (0-based), e.g. to unfreeze layers on schedule."""
 
     def get_batch(self, split: str, batch_size: int, generator: Any, device: str) -> tuple:
         raise NotImplementedError

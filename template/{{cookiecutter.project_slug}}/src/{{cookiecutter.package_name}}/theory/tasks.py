@@ -138,7 +138,7 @@ class DigitsTask(Task):
         return {"accuracy": float((predicted == labels).float().mean())}
 
     def report(self, model: Any, device: str) -> dict[str, Any]:
-        from .figures import confusion_matrix
+        from ..plots import confusion_matrix
 
         _, predicted, labels = self.predict(model, device)
         confusion = confusion_matrix(labels, predicted, self.CLASSES)
@@ -153,10 +153,12 @@ class DigitsTask(Task):
         return "test" if self.cfg.data.holdout == "test" else "tuning"
 
     def figures(self, model: Any, device: str, run_dir: Any) -> list[dict[str, str]]:
-        from .figures import plot_confusion, plot_misclassified
+        from ..plots import plot_confusion
+        from .figures import plot_misclassified
 
         images, predicted, labels = self.predict(model, device)
-        plot_confusion(labels, predicted, self.CLASSES, run_dir / "confusion.png")
+        digits = [str(d) for d in range(self.CLASSES)]
+        plot_confusion(labels, predicted, digits, run_dir / "confusion.png")
         plot_misclassified(images, labels, predicted, run_dir / "misclassified.png")
         where = f"{self.held_out} set, {len(labels)} images"
         return [
