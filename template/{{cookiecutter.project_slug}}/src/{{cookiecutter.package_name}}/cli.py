@@ -1,6 +1,6 @@
 """Command-line interface: `python -m <package> COMMAND`.
 
-The core commands (doctor, train, report, config, labs) are registered
+The core commands (doctor, train, report, compare, config, labs) are registered
 here. Optional command groups live in their own component (rag, demo) or track package
 (theory, applied, systems); a rendered project holds only the ones its answers chose, so this
 file looks for them at run time (`find_components`) and lets each add its own parser through an
@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 
 from . import __version__
+from .compare_runs import add_arguments as add_compare_arguments
+from .compare_runs import cmd_compare
 from .errors import UserError, print_error
 
 # Command groups in their own modules, in the order `--help` lists them: `labs` (every project
@@ -146,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild report.md and the loss plot of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="compare runs: one table, one plot of their loss curves")
+    add_compare_arguments(p)
+    p.set_defaults(func=cmd_compare)
 
     config = sub.add_parser("config", help="list every config key: type, default, meaning")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="show")
