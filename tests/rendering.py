@@ -44,8 +44,10 @@ DEMO_PATHS = (
     "docs/demo.md",
     "docs/demo.png",
 )
-# File names that are demo-only wherever they are (a track's tab: src/PKG/<track>/demo_tab.py).
-DEMO_NAMES = ("demo_tab.py",)
+# File names that are demo-only wherever they are (a track's tab: src/PKG/<track>/demo_tab.py,
+# the applied track's demo lab), and the RAG-only one (the applied track's RAG lab).
+DEMO_NAMES = ("demo_tab.py", "08-demo.md")
+RAG_NAMES = ("06-rag-experiments.md",)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -90,7 +92,7 @@ def wanted(path: str, answers: dict) -> bool:
             return False
         # A translation comes and goes with the page it translates.
         path = "docs/" + path.removeprefix("docs/zh/")
-    if _in(path, RAG_PATHS):
+    if _in(path, RAG_PATHS) or parts[-1] in RAG_NAMES:
         return answers["with_rag"]
     if _in(path, DEMO_PATHS) or parts[-1] in DEMO_NAMES:
         return answers["with_demo"]
