@@ -153,12 +153,12 @@ def test_table_values_best_marks_and_plot(runs, tmp_path, capsys, caplog):
 
 
 def test_json_shape(runs, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the default --out is compare.png in the current folder
+    monkeypatch.chdir(tmp_path)  # the default --out is runs/compare.png
     assert compare(runs["a"], runs["c"], runs["b"], runs["a"], "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"runs", "best", "notes", "plot"}
-    assert result["plot"] == "compare.png"
-    assert (tmp_path / "compare.png").read_bytes().startswith(PNG_MAGIC)
+    assert result["plot"] == "runs/compare.png"
+    assert (tmp_path / "runs" / "compare.png").read_bytes().startswith(PNG_MAGIC)
     rows = result["runs"]
     assert [r["run"] for r in rows] == ["a", "c", "b"]  # a given twice counts once
     assert all(set(r) == set(rows[0]) for r in rows)  # every row has every column
@@ -236,7 +236,7 @@ def test_errors(tmp_path, make, message):
 
 
 def test_bad_out(runs, tmp_path):
-    with pytest.raises(UserError, match=r"is a folder; give a file name such as compare\.png"):
+    with pytest.raises(UserError, match=r"is a folder; give a file name such as runs/compare\.png"):
         compare(runs["a"], "--out", tmp_path)
     (tmp_path / "file.txt").write_text("x", encoding="utf-8")
     with pytest.raises(UserError, match=r"cannot write the plot .*file\.txt.x\.png"):

@@ -106,7 +106,7 @@ def test_a_fixed_lab_turns_passing(project, capsys):
     capsys.readouterr()
     assert check(project, "demo", "10").status == "passing"
     out = capsys.readouterr().out
-    assert "That is the newest lab" in out and "milestones still to come" in out
+    assert "That is the last lab" in out and "the project that ends the roadmap" in out
 
 
 def test_editing_a_checked_lab_asks_for_a_new_check(project, capsys):
@@ -159,7 +159,7 @@ def test_this_project_has_lab_01_and_every_check_names_existing_tests():
         assert lab.check, f"{lab.page} has no check line"
         paths = [arg.split("::")[0] for arg in shlex.split(lab.check) if not arg.startswith("-")]
         assert paths and all((PROJECT_ROOT / p).exists() for p in paths), lab.check
-        assert paths[0].startswith(f"tests/{track}/")
+        assert paths[0].startswith("tests/")  # a lab may check a core test (compare, rag)
 
 
 def test_labs_command_lists_this_projects_labs(capsys):

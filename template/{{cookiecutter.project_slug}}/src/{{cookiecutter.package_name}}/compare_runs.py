@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import UserError
 
-DEFAULT_PLOT = "compare.png"
+DEFAULT_PLOT = "runs/compare.png"  # beside the runs, out of git (like lr-find.png)
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
 # Columns every row has, in table order: (JSON key, column title).
@@ -238,6 +238,7 @@ def plot_runs(runs: list[RunData], path: Path) -> Path:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # runs/ for the default
         return save_figure(fig, path)  # atomic: a failed write leaves the old file
     except OSError as exc:
         plt.close(fig)

@@ -227,7 +227,7 @@ def summary(lab: Lab, result: CheckResult, next_lab: Lab | None, track: str) -> 
         if next_lab is not None:
             return text + f"Next: lab {next_lab.number}, {next_lab.title} ({next_lab.page})."
         return text + (
-            f"That is the newest lab; labs/{track}/README.md lists the milestones still to come."
+            f"That is the last lab; labs/{track}/README.md has the project that ends the roadmap."
         )
     if result.failed:
         what = f"{result.failed} of {result.passed + result.failed} tests failed"
@@ -307,7 +307,7 @@ def print_listing(rows: list[dict[str, Any]], track: str) -> None:
             f"\nNext: read {todo[0]['page']}, then `{command('labs check ' + todo[0]['number'])}`."
         )
     else:
-        print(f"\nEvery lab passes. The milestones still to come are in labs/{track}/README.md.")
+        print(f"\nEvery lab passes. The roadmap ends with a project: labs/{track}/README.md.")
 
 
 # ----------------------------------------------------------------------------- lab commands

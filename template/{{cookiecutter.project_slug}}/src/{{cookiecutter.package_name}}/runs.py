@@ -9,6 +9,7 @@ One process writes a run at a time (`runlock.py`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -206,6 +207,9 @@ def open_run(
     except BaseException:
         if lock:
             lock.release()
+        if resume is None and hw.is_main:  # bad data, an unloadable model: leave no empty folder
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if empty
         raise
 
 

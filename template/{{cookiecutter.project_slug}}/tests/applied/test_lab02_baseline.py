@@ -90,7 +90,7 @@ def test_bad_files_get_a_message_that_says_what_to_do(tmp_path, content, message
 def test_non_utf8_and_wrong_kinds_of_file_are_refused(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncafé crème,a\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"not UTF-8 text.*save it as UTF-8"):
+    with pytest.raises(DataError, match=r"cannot be read as text: not UTF-8 .*re-save it"):
         load_texts(str(latin))
     xlsx = tmp_path / "book.xlsx"
     xlsx.write_bytes(b"PK\x03\x04")

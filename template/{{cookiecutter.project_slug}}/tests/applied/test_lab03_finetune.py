@@ -129,3 +129,10 @@ def test_the_lab_command_runs_from_the_shipped_config(tiny_encoder, labelled_csv
     assert main(args) == 0
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert "| TF-IDF + logistic regression |" in (run_dir / "report.md").read_text()
+
+
+def test_a_bad_data_file_stops_the_run_and_leaves_no_folder(tmp_path, capsys):
+    args = ["train", "--config", "configs/applied/classify.yaml", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--set", f"data.path={tmp_path / 'missing.csv'}"]) == 2
+    assert "data file not found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ are; the test texts are scored once, with the chosen C.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -54,10 +55,18 @@ def run_baseline(data: LabelledTexts) -> dict[str, Any]:
     return result
 
 
+def shown_path(path: str) -> str:
+    """The path relative to the current folder when it is inside it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def format_baseline(result: dict[str, Any], data: LabelledTexts) -> str:
     counts = data.counts()
     lines = [
-        f"data: {data.source}",
+        f"data: {shown_path(data.source)}",
         f"  {len(data.labels)} labels: {', '.join(data.labels)}",
         f"  {counts['train']} train / {counts['val']} val / {counts['test']} test texts",
         f"{result['model']} (C = {result['C']:g}, chosen on val; {result['seconds']:.1f} s)",

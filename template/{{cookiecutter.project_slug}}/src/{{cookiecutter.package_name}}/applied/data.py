@@ -62,11 +62,10 @@ def load_texts(
         raise DataError(f"{file}: use a .csv file (with a header row) or a .jsonl file")
     raw = file.read_bytes()
     try:
-        text = decode_text(raw).removeprefix("\ufeff")  # Excel writes a byte-order mark
+        text = decode_text(raw)  # a spreadsheet's byte-order mark is dropped
     except NotText as exc:
         raise DataError(
-            f"{file} is not UTF-8 text ({exc}); save it as UTF-8 (in a spreadsheet: "
-            "'CSV UTF-8'), then try again"
+            f"{file} cannot be read as text: {exc} (a spreadsheet's 'CSV UTF-8' format is)"
         ) from None
     rows = _read_csv(text, file) if suffix == ".csv" else _read_jsonl(text, file)
     if not rows:
