@@ -9,7 +9,12 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.package_name }}.compare_runs import add_arguments, cmd_compare, short, use_log_scale
+from {{ cookiecutter.package_name }}.compare_runs import (
+    add_arguments,
+    cmd_compare,
+    short,
+    use_log_scale,
+)
 from {{ cookiecutter.package_name }}.errors import UserError
 
 from .conftest import PACKAGE, PROJECT_ROOT, small_overrides

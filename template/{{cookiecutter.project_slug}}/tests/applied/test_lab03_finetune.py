@@ -1,8 +1,8 @@
 """Lab 03 (labs/applied/03-fine-tune.md): a pretrained encoder fine-tuned by the project's loop.
 
-`python -m {{ cookiecutter.package_name }} labs check 03` runs this file. The encoder here is a
-tiny BERT saved to a folder (tests/applied/conftest.py): the same `from_pretrained` path as the
-shipped MiniLM, in seconds.
+`python -m {{ cookiecutter.package_name }} labs check 03` runs this file.
+The encoder here is a tiny BERT saved to a folder (tests/applied/conftest.py): the same
+`from_pretrained` path as the shipped MiniLM, in seconds.
 """
 
 import json
