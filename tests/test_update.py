@@ -3,12 +3,14 @@ re-answering a question adds or removes the right files."""
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import copier
 import pytest
 
-from .conftest import git, snapshot_template
+from .conftest import ROOT, git, snapshot_template
 
 
 @pytest.fixture
@@ -101,3 +103,37 @@ def test_switching_track_swaps_the_track_folders(tmp_path):
 def commit_all_new(path: Path) -> None:
     git("init", "-q", "-b", "main", cwd=path)
     commit_all(path, "rendered")
+
+
+def released_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "version"
+    ]
+
+
+def test_the_changelog_and_pyproject_name_the_same_release():
+    """One version, in pyproject.toml; the changelog's newest release heading agrees with it."""
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[(.+?)\](?: - (\d{4}-\d{2}-\d{2}))?$", changelog, re.MULTILINE)
+    assert headings[0] == ("Unreleased", "")
+    releases = headings[1:]
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) and d for v, d in releases), releases
+    assert releases[0][0] == released_version()
+    ordered = [tuple(map(int, v.split("."))) for v, _ in releases]
+    assert ordered == sorted(ordered, reverse=True)  # newest first
+
+
+def test_a_project_rendered_from_a_release_tag_records_it(tmp_path):
+    template = snapshot_template(tmp_path / "template")
+    tag = f"v{released_version()}"
+    git("tag", tag, cwd=template)
+    dst = tmp_path / "project"
+    copier.run_copy(
+        str(template),
+        str(dst),
+        data={"project_name": "Pinned"},
+        vcs_ref=tag,
+        defaults=True,
+        quiet=True,
+    )
+    assert f"_commit: {tag}" in (dst / ".copier-answers.yml").read_text()
