@@ -88,6 +88,7 @@ def test_switching_track_swaps_the_track_folders(tmp_path):
     copier.run_copy(
         str(template), str(dst), data={"project_name": "Switch Me"}, defaults=True, quiet=True
     )
+    (dst / "labs/my-notes.md").write_text("my own file\n")
     commit_all_new(dst)
     assert (dst / "configs/applied/probe.txt").is_file()
     assert not (dst / "labs/theory").exists()
@@ -97,6 +98,7 @@ def test_switching_track_swaps_the_track_folders(tmp_path):
     assert (dst / "src/switch_me/theory/probe.txt").is_file()
     assert (dst / "labs/theory/probe.txt").is_file()
     assert "track: theory" in (dst / ".copier-answers.yml").read_text()
+    assert (dst / "labs/my-notes.md").read_text() == "my own file\n"
     assert not conflicts(dst)
 
 
@@ -137,3 +139,59 @@ def test_a_project_rendered_from_a_release_tag_records_it(tmp_path):
         quiet=True,
     )
     assert f"_commit: {tag}" in (dst / ".copier-answers.yml").read_text()
+
+
+def test_edits_to_a_config_and_a_module_survive_and_a_clash_is_marked(project):
+    """The owner edits a config, a module and the README; the template changes other lines of
+    the config and the same line of the module. The first merges; the clash gets markers, and
+    Copier still exits 0, so `git grep '<<<<<<<'` is the check after every update."""
+    template, dst = project
+    config, module = dst / "configs/tiny.yaml", dst / "src/update_me/errors.py"
+    config.write_text(config.read_text().replace("max_steps:", "max_steps: 500  # mine\n  _was:"))
+    config.write_text(config.read_text().replace("  _was:", "  # was:"))
+    first = module.read_text().splitlines()[0]
+    module.write_text(module.read_text().replace(first, '"""My own docstring."""', 1))
+    commit_all(dst, "my edits")
+
+    skeleton = template / "template/{{cookiecutter.project_slug}}"
+    tiny = skeleton / "configs/tiny.yaml"
+    tiny.write_text(tiny.read_text() + "# v2: a new closing comment\n")
+    errors = skeleton / "src/{{cookiecutter.package_name}}/errors.py"
+    errors.write_text(errors.read_text().replace(first, '"""The v2 docstring."""', 1))
+    commit_all(template, "v2")
+    git("tag", "v2", cwd=template)
+
+    copier.run_update(str(dst), defaults=True, overwrite=True, quiet=True)
+    text = config.read_text()
+    assert "max_steps: 500  # mine" in text and "# v2: a new closing comment" in text
+    assert conflicts(dst) == ["src/update_me/errors.py"]
+    clash = module.read_text()
+    assert "My own docstring" in clash and "The v2 docstring" in clash
+    assert git("grep", "-n", "<<<<<<<", cwd=dst).startswith("src/update_me/errors.py:")
+
+
+@pytest.mark.parametrize("component", ["with_rag", "with_demo"])
+def test_turning_a_component_off_and_on_moves_only_its_files(project, component):
+    _, dst = project
+    (dst / "notes.md").write_text("my own file\n")
+    commit_all(dst, "my notes")
+    owned = {"with_rag": "src/update_me/rag/index.py", "with_demo": "src/update_me/demo.py"}
+    before = set(files(dst))
+
+    copier.run_update(str(dst), data={component: False}, defaults=True, overwrite=True, quiet=True)
+    off = set(files(dst))
+    assert owned[component] in before - off
+    assert "notes.md" in off and "pyproject.toml" in off
+    commit_all(dst, f"{component} off")
+
+    copier.run_update(str(dst), data={component: True}, defaults=True, overwrite=True, quiet=True)
+    assert set(files(dst)) == before
+    assert not conflicts(dst)
+
+
+def files(root: Path) -> list[str]:
+    return [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    ]
