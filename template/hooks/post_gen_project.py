@@ -21,7 +21,19 @@ JINJA_MARKERS = ("{" + "{", "{" + "%")  # spelled apart: Cookiecutter renders th
 
 
 def template_root() -> Path:
-    """The template repository's root, where copier.yml lies, one level above Cookiecutter's folder."""
+    """The template repository's root, where copier.yml lies, one level above Cookiecutter's folder.
+
+    Cookiecutter says where the template folder is (`_repo_dir`). cruft does not; it records
+    the template's location (`_template`), which is the repository root when it is a local clone.
+    """
+    if "_repo_dir" not in ANSWERS:
+        root = Path(ANSWERS.get("_template", ""))
+        if root.is_absolute() and (root / "copier.yml").is_file():
+            return root
+        sys.exit(
+            "ERROR cruft needs the template as a local clone: git clone it, then "
+            "`cruft create PATH/ai-map-template --directory template`."
+        )
     repo_dir = Path(ANSWERS["_repo_dir"])
     if not repo_dir.is_absolute():
         # A relative template path is relative to where cookiecutter started, not to this hook.
