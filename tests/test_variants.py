@@ -114,6 +114,8 @@ def test_third_party_checkers(rendered):
         code: check["description"] for code, check in checks.items() if check["result"] is False
     }
     assert not failed, failed
+    # The spelling hook of the project's pre-commit config, with the project's own settings.
+    run([str(BIN / "codespell")], cwd=copier_out)
     if (copier_out / ".github").exists():
         workflows = sorted(str(p) for p in (copier_out / ".github/workflows").glob("*.yml"))
         run(
@@ -123,6 +125,11 @@ def test_third_party_checkers(rendered):
                 "vendor.github-workflows",
                 *workflows,
             ],
+            cwd=copier_out,
+        )
+        dependabot = str(copier_out / ".github/dependabot.yml")
+        run(
+            [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot],
             cwd=copier_out,
         )
         run([str(BIN / "zizmor"), "--offline", "."], cwd=copier_out)
