@@ -113,3 +113,15 @@ def test_doctor_info_fake_gpu(fake_cuda):
 def test_threads():
     n = torch.get_num_threads()
     assert dev.configure_threads(0) == n
+
+
+def test_doctor_says_when_a_cuda_build_has_no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.2")
+    info = dev.doctor_info()
+    assert info["torch_build"] == "cuda 13.2"
+    assert "A lighter torch" in dev.format_doctor(info)
+    monkeypatch.setattr(torch.version, "cuda", None)  # the CPU build (or macOS): nothing to say
+    info = dev.doctor_info()
+    assert info["torch_build"] == "cpu"
+    assert "A lighter torch" not in dev.format_doctor(info)

@@ -148,6 +148,7 @@ def doctor_info(requested_device: str = "auto", requested_dtype: str = "auto") -
         "cpu_count": os.cpu_count(),
         "memory_gb": system_memory_gb(),
         "cuda_available": torch.cuda.is_available(),
+        "torch_build": f"cuda {torch.version.cuda}" if torch.version.cuda else "cpu",
         "mps_available": _mps_available(torch),
         "env_device": os.environ.get(ENV_VAR),
     }
@@ -188,6 +189,12 @@ def format_doctor(info: dict[str, Any]) -> str:
         lines.append(f"{ENV_VAR}={info['env_device']} is set")
     if info["device"] == "cpu":
         lines.append("note     no GPU found: training runs on the CPU (fine for the tiny configs)")
+    if str(info.get("torch_build", "")).startswith("cuda") and not info.get("cuda_available"):
+        lines += [
+            f"note     this torch is a CUDA build ({info['torch_build']}, about 5 GB of NVIDIA",
+            "         libraries) and no NVIDIA GPU is visible: a laptop or CI can use the far",
+            "         smaller CPU build ('A lighter torch' in docs/device-and-precision.md)",
+        ]
     return "\n".join(lines)
 
 
