@@ -313,6 +313,16 @@ def print_listing(rows: list[dict[str, Any]], track: str) -> None:
 # ----------------------------------------------------------------------------- lab commands
 
 
+def delegate(package: str, module: str):
+    """A command handler that runs `<package>.<module>.cli(args)`, importing the module only
+    when the command runs, so `--help` stays fast (no torch import)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return importlib.import_module(f".{module}", package).cli(args)
+
+    return handler
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser, example: str) -> None:
     """--config, --set and --json, the same on every lab command."""
     parser.add_argument("--config", type=Path, help=f"YAML file of settings, e.g. {example}")

@@ -6,12 +6,11 @@ Each command imports its module only when it runs, so `--help` stays fast (no to
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 
 from ..cli import add_set_argument
-from ..labs import add_settings_arguments, load_settings
+from ..labs import add_settings_arguments, delegate, load_settings
 
 CLASSIFY_CONFIG = Path("configs/applied/classify.yaml")
 
@@ -23,15 +22,6 @@ def cmd_classic(args: argparse.Namespace) -> int:
     result = run(settings)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
-
-
-def delegate(module: str):
-    """A handler that runs `<module>.cli(args)` from this package (imported on use)."""
-
-    def handler(args: argparse.Namespace) -> int:
-        return importlib.import_module(f".{module}", __package__).cli(args)
-
-    return handler
 
 
 def add_classify_config(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_classify_config(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=delegate("baseline"))
+    p.set_defaults(func=delegate(__package__, "baseline"))
 
     p = sub.add_parser(
         "lr-find", help="lab 04: the learning-rate range test; writes the plot, suggests a rate"
@@ -71,18 +61,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="steps of the range test (default 100)")
     p.add_argument("--out", type=Path, help="PNG to write (default runs/lr-find.png)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=delegate("lr_find"))
+    p.set_defaults(func=delegate(__package__, "lr_find"))
 
     p = sub.add_parser(
         "export", help="lab 05: a run as a Hugging Face folder (LoRA: adapter and merged model)"
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished classify run")
     p.add_argument("--out", type=Path, help="folder to write (default RUN_DIR/export)")
-    p.set_defaults(func=delegate("export"))
+    p.set_defaults(func=delegate(__package__, "export"))
 
     p = sub.add_parser("predict", help="label texts with a trained classifier")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a classify run folder")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="one or more texts to label")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=delegate("predict"))
+    p.set_defaults(func=delegate(__package__, "predict"))
     return applied
