@@ -83,15 +83,12 @@ def cli(args: Any) -> int:
     import json
 
     from ..config import load_config
-    from .data import load_texts
+    from .data import load_configured_texts
 
     cfg = load_config(args.config, args.set)
     if cfg.data.kind != "classify":
         raise UserError(f"{args.config} is a {cfg.data.kind!r} config; give a classify config")
-    d = cfg.data
-    data = load_texts(
-        d.path, d.text_column, d.label_column, d.split_column, d.val_fraction, d.test_fraction
-    )
+    data = load_configured_texts(cfg.data)
     result = run_baseline(data)
     print(json.dumps(result, indent=2) if args.json else format_baseline(result, data))
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import Config, require
 from ..tasks import Task, register
-from .data import DataError, LabelledTexts, augment, load_texts
+from .data import DataError, LabelledTexts, augment, load_configured_texts
 from .encoder import (
     EncoderConfig,
     build_classifier,
@@ -106,10 +106,7 @@ class ClassifyTask(Task):
 
     def __init__(self, cfg: Config, state: dict[str, Any] | None = None):
         super().__init__(cfg, state)
-        d = cfg.data
-        self.data: LabelledTexts = load_texts(
-            d.path, d.text_column, d.label_column, d.split_column, d.val_fraction, d.test_fraction
-        )
+        self.data: LabelledTexts = load_configured_texts(cfg.data)
         if state and state.get("labels") and state["labels"] != self.data.labels:
             raise DataError(
                 f"the labels changed since this run started ({', '.join(state['labels'])} -> "

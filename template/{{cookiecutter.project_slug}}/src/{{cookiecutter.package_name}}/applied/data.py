@@ -95,8 +95,12 @@ def load_texts(
                 )
             splits.append(split)
     names = check_classes(labels, file)
-    digest = hashlib.sha256(raw + repr((text_column, label_column, split_column)).encode())
-    data = LabelledTexts(str(file), names, digest=digest.hexdigest()[:16])
+    # What the texts and their split depend on: the bytes, the columns read and, when the split
+    # is made here, its fractions. A resumed run compares it to say when the data changed.
+    settings = (text_column, label_column, split_column)
+    settings += () if splits else (val_fraction, test_fraction)
+    digest = hashlib.sha256(raw + repr(settings).encode()).hexdigest()[:16]
+    data = LabelledTexts(str(file), names, digest=digest)
     ids = [names.index(label) for label in labels]
     if splits:
         for name in SPLITS:
@@ -109,11 +113,16 @@ def load_texts(
             absent = ", ".join(names[i] for i in sorted(missing))
             raise DataError(f"{file}: no training row has the label {absent}")
     else:
-        digest_note = f"{val_fraction}/{test_fraction}"
-        data.digest = hashlib.sha256((data.digest + digest_note).encode()).hexdigest()[:16]
         for name, picked in stratified_split(ids, val_fraction, test_fraction).items():
             data.splits[name] = ([texts[i] for i in picked], [ids[i] for i in picked])
     return data
+
+
+def load_configured_texts(d: Any) -> LabelledTexts:
+    """`load_texts` with the settings of a classify config's `data` section."""
+    return load_texts(
+        d.path, d.text_column, d.label_column, d.split_column, d.val_fraction, d.test_fraction
+    )
 
 
 def check_classes(labels: list[str], file: Path) -> list[str]:
