@@ -93,7 +93,7 @@ def run_folders(paths: list[str]) -> list[Path]:
 
 def load_run(run_dir: Path) -> RunData:
     """Read one run folder: summary.json when the run finished, metrics.jsonl always."""
-    from .report import read_config, read_summary
+    from .report import read_summary, run_task
     from .tracking import read_metrics
 
     summary, note = read_summary(run_dir)  # ({}, why) when missing or damaged
@@ -104,11 +104,8 @@ def load_run(run_dir: Path) -> RunData:
     last_eval = _mapping(summary.get("eval")) or (eval_rows[-1] if eval_rows else {})
 
     task = summary.get("task")
-    if not isinstance(task, str):
-        try:  # an unfinished run has no summary: its config.yaml names the task
-            task = _mapping(read_config(run_dir).get("data")).get("kind")
-        except UserError:
-            task = None
+    if not isinstance(task, str):  # an unfinished run has no summary: its config.yaml says
+        task = run_task(run_dir)
     steps = _number(summary.get("steps"))
     if steps is None and rows:
         steps = max(r["step"] for r in rows)

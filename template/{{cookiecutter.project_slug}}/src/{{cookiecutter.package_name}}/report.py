@@ -6,12 +6,13 @@ Everything comes from files in the run folder (config.yaml, metrics.jsonl, summa
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .files import NotText, atomic_write_text, atomic_write_with, read_text_file
+from .files import NotText, atomic_write_text, read_text_file
 from .tracking import read_metrics
 
 REPORT_FILE = "report.md"
@@ -20,11 +21,9 @@ PLOT_FILE = "loss.png"
 
 def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
     """Train and eval loss against step, saved as PNG (matplotlib's file-only Agg backend)."""
-    import matplotlib
+    from .plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     val = [(r["step"], r["eval/loss"]) for r in rows if "eval/loss" in r]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
@@ -39,10 +38,7 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no metrics yet", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    atomic_write_with(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _fmt(value: Any) -> str:
@@ -54,7 +50,20 @@ def _fmt(value: Any) -> str:
 
 
 def run_task(run_dir: Path) -> str | None:
-    """The task (`data.kind`) a run folder trains, or None when its config cannot tell."""
+    """The task (`data.kind`) a run folder trains, or None when its config cannot tell.
+
+    The demo asks this of every run on every request, so each config.yaml is read once (until
+    it changes: the cache key holds its modification time).
+    """
+    try:
+        stamp = (Path(run_dir) / "config.yaml").stat().st_mtime_ns
+    except OSError:
+        return None
+    return _run_task(Path(run_dir).resolve(), stamp)
+
+
+@functools.lru_cache(maxsize=1024)
+def _run_task(run_dir: Path, stamp: int) -> str | None:
     try:
         return str(read_config(run_dir).get("data", {}).get("kind", "text"))
     except (UserError, OSError):
