@@ -45,6 +45,12 @@ def git(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
+def commit_all(path: Path, message: str) -> None:
+    """`git add -A` and commit, as a project's owner (or the template's maintainer) would."""
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", message, cwd=path)
+
+
 def snapshot_template(dst: Path, extra: dict[str, str] | None = None) -> Path:
     """Copy the template's files (as git would see them) into a fresh repository at dst.
 

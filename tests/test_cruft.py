@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import cruft
 
-from .conftest import git, render_copier, snapshot_template
+from .conftest import commit_all, git, render_copier, snapshot_template
 from .rendering import tree
 
 ANSWERS = {"project_name": "Cruft Me"}
-
-
-def commit_all(path, message: str) -> None:
-    git("add", "-A", cwd=path)
-    git("commit", "-q", "-m", message, cwd=path)
 
 
 def test_cruft_creates_checks_and_updates_a_project(tmp_path):

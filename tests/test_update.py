@@ -10,7 +10,7 @@ from pathlib import Path
 import copier
 import pytest
 
-from .conftest import ROOT, git, snapshot_template
+from .conftest import ROOT, commit_all, git, snapshot_template
 
 
 @pytest.fixture
@@ -25,11 +25,6 @@ def project(tmp_path) -> tuple[Path, Path]:
     git("add", "-A", cwd=dst)
     git("commit", "-q", "-m", "rendered from v1", cwd=dst)
     return template, dst
-
-
-def commit_all(path: Path, message: str) -> None:
-    git("add", "-A", cwd=path)
-    git("commit", "-q", "-m", message, cwd=path)
 
 
 def conflicts(root: Path) -> list[str]:
