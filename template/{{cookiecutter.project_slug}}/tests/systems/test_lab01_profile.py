@@ -72,3 +72,12 @@ def test_profile_prints_a_table(tmp_path, capsys):
 def test_bad_setting_is_a_one_line_error(tmp_path, capsys):
     assert main(small_args(tmp_path, "--set", "n_head=3")) == 2
     assert "n_head" in capsys.readouterr().err
+
+
+def test_profile_also_traces_kv_cache_decoding(tmp_path, capsys):
+    assert main(small_args(tmp_path, "--set", "decode_tokens=6")) == 0
+    out = capsys.readouterr().out
+    assert "Decoding 6 tokens with the KV-cache" in out
+    trace = json.loads((tmp_path / "trace-decode.json").read_text(encoding="utf-8"))
+    names = {event.get("name") for event in trace["traceEvents"]}
+    assert "decode" in names and "aten::scaled_dot_product_attention" in names

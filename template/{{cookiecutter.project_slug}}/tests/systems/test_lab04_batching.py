@@ -93,3 +93,29 @@ def test_batching_command_compares_the_schedulers(tmp_path, capsys):
 def test_an_impossible_trace_is_a_clear_error(capsys):
     assert main(["systems", "batching", "--set", "new_tokens=[8, 200]"]) == 2
     assert "must fit in block_size" in capsys.readouterr().err
+
+
+def test_a_failing_step_ends_the_requests_in_flight_and_the_engine_keeps_serving(
+    model, prompts, monkeypatch
+):
+    from {{ cookiecutter.package_name }}.systems import engine as engine_module
+
+    real_forward = engine_module.forward
+    calls = {"n": 0}
+
+    def fails_once(*args, **kwargs):  # e.g. out of memory on the first prefill
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("out of memory")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "forward", fails_once)
+    engine = Engine(model, max_batch=2).start()
+    try:
+        failed = engine.submit(prompts[0], 5, temperature=0)
+        assert failed.done.wait(10) and failed.finish_reason == "error"
+        served = engine.submit(prompts[0], 5, temperature=0)
+        assert served.done.wait(10) and served.tokens == alone(model, prompts[0], 5)
+        assert engine.alive and sorted(engine.free) == [0, 1]
+    finally:
+        engine.stop()

@@ -66,6 +66,9 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `systems` with its subcommands, and `bench`, on the CLI's subparsers."""
+    from .loadtest import add_loadtest_arguments  # light: fastapi and httpx load when run
+    from .serve import add_serve_arguments
+
     systems = subparsers.add_parser("systems", help="systems track: measure, then speed up")
     systems.set_defaults(func=lambda args: (systems.print_help(), 2)[1])
     sub = systems.add_subparsers(dest="systems_command", metavar="COMMAND")
@@ -74,7 +77,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         add_settings_arguments(p, f"configs/systems/{command}.yaml")
         p.set_defaults(func=measure_handler(module_name, class_name))
 
-    # SERVE-WIRING (lead: enable when serve.py and loadtest.py land)
+    p = sub.add_parser("serve", help="lab 07: serve the trained mini-GPT (OpenAI-compatible API)")
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("loadtest", help="lab 07: load-test any OpenAI-compatible server")
+    add_loadtest_arguments(p)
+    p.set_defaults(func=cmd_loadtest)
 
     bench = subparsers.add_parser(
         "bench", help="systems track: every technique against its baseline, one JSON object"

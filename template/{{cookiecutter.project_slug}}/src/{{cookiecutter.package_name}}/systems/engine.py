@@ -16,6 +16,7 @@ background thread (the server), `run_until_idle` runs it in the caller's (benchm
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -28,6 +29,7 @@ from ..models.gpt import GPT
 from .kv_cache import KVCache, forward, sample
 
 TokenCallback = Callable[[int | None], None]
+log = logging.getLogger(__name__)
 
 
 class Request:
@@ -151,27 +153,27 @@ class Engine:
         while self.free:
             with self._wake:
                 if not self.waiting:
-                    return
+                    break
                 request = self.waiting.popleft()
-            if request._cancelled:
-                request._finish("cancelled")
-                continue
-            request.slot = self.free.pop()
+                if request._cancelled:
+                    request._finish("cancelled")
+                    continue
+                request.slot = self.free.pop()
+                self.running.append(request)  # in the batch before its prefill: never lost
             idx = torch.tensor([request.prompt], device=self.device)
             zero = torch.zeros(1, dtype=torch.long, device=self.device)
             slot = torch.tensor([request.slot], device=self.device)
             logits = forward(self.model, self.cache, idx, zero, slots=slot)
             request.position = len(request.prompt)
             self._next_token(request, logits[0])
-            self.running.append(request)
         self._retire()
 
     def step(self) -> int:
         """One scheduling round: admit, one decode step for the batch, retire. Returns running."""
         self._retire()
         self._admit()
-        if self.running:
-            batch = self.running
+        batch = [r for r in self.running if r.tokens]  # prefilled, so each has a last token
+        if batch:
             tokens = torch.tensor([[r.tokens[-1]] for r in batch], device=self.device)  # (B, 1)
             # Each row's last token was sampled but not yet run: it goes at position - 1.
             start = torch.tensor([r.position - 1 for r in batch], device=self.device)
@@ -185,6 +187,11 @@ class Engine:
 
     def busy(self) -> bool:
         return bool(self.running or self.waiting)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the background loop is running (a server checks before taking requests)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def run_until_idle(self) -> None:
         """Run steps in this thread until every submitted request is done."""
@@ -214,9 +221,18 @@ class Engine:
                     self._wake.wait()  # sleep until a request arrives: no busy waiting
                 if self._stopping:
                     break
-            self.step()
-        for request in [*self.running, *self.waiting]:
-            request.cancel()
-        self._retire()
-        while self.waiting:
-            self.waiting.popleft()._finish("cancelled")
+            try:
+                self.step()
+            except Exception:  # a bug or out of memory: fail the requests, not the server
+                log.exception("engine step failed; the requests in flight end with an error")
+                self._fail_all("error")
+        self._fail_all("cancelled")
+
+    def _fail_all(self, reason: str) -> None:
+        """End every running and waiting request with `reason` and free all the slots."""
+        with self._wake:
+            requests = [*self.running, *self.waiting]
+            self.running, self.waiting = [], deque()
+            self.free = list(range(self.cache.slots))
+        for request in requests:
+            request._finish(reason)

@@ -42,6 +42,7 @@ class ProfileSettings:
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     dtype: str = "auto"  # auto, float32, bfloat16 or float16, as train.dtype
     fused: bool = False  # AdamW as one fused kernel (what `train` uses) instead of a loop
+    decode_tokens: int = 32  # then tokens decoded with the KV-cache, in a second trace; 0: skip
     rows: int = 12  # operators in the printed table
     out: str = "runs/profile/trace.json"  # where the Chrome trace is written
     seed: int = 0  # weights and tokens
@@ -54,6 +55,7 @@ class ProfileSettings:
             self.n_embd % self.n_head == 0,
             f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})",
         )
+        require(self.decode_tokens >= 0, f"decode_tokens must be >= 0, got {self.decode_tokens}")
         require(self.rows >= 1, f"rows must be >= 1, got {self.rows}")
         require(self.out.endswith(".json"), f"out must be a .json file, got {self.out!r}")
 
@@ -171,18 +173,72 @@ def write_trace(prof, out: Path) -> Path:
     return out
 
 
+def profile_decoding(settings: ProfileSettings) -> tuple[Any, dict[str, Any]]:
+    """Record KV-cache decoding (lab 03) of the same model shape: one token per step.
+
+    Decoding looks nothing like training: one token per step, so each matrix product is a
+    thin matrix-vector product and the per-call overhead of every small operator shows.
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from ..device import pick_device
+    from ..models.gpt import GPT, GPTConfig
+    from .kv_cache import generate
+
+    device = pick_device(settings.device)
+    prompt_tokens = 8
+    torch.manual_seed(settings.seed)
+    config = GPTConfig(
+        n_layer=settings.n_layer,
+        n_head=settings.n_head,
+        n_embd=settings.n_embd,
+        block_size=max(settings.block_size, prompt_tokens + settings.decode_tokens),
+        vocab_size=256,
+    )
+    model = GPT(config).to(device).eval()
+    prompt = torch.randint(0, config.vocab_size, (1, prompt_tokens), device=device)
+    generate(model, prompt, 2, temperature=0)  # warm-up
+    activities = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        with record_function("decode"):
+            generate(model, prompt, settings.decode_tokens, temperature=0)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+    ms_per_token = 1000 * seconds / settings.decode_tokens
+    return prof, {"tokens": settings.decode_tokens, "ms_per_token": ms_per_token}
+
+
 def run(settings: ProfileSettings) -> dict[str, Any]:
     prof, facts = profile_training(settings)
     events = prof.key_averages()
     on_gpu = facts["device"].startswith("cuda")
-    trace = write_trace(prof, Path(settings.out))
-    return {
+    out = Path(settings.out)
+    result = {
         **facts,
         "phases": phase_shares(events),
         "top_operators": top_operators(events, settings.rows, on_gpu),
         "sorted_by": "self GPU time" if on_gpu else "self CPU time",
-        "trace": str(trace),
+        "trace": str(write_trace(prof, out)),
     }
+    if settings.decode_tokens:
+        prof, decode = profile_decoding(settings)
+        decode["top_operators"] = top_operators(prof.key_averages(), settings.rows, on_gpu)
+        decode["trace"] = str(write_trace(prof, out.with_name(f"{out.stem}-decode.json")))
+        result["decode"] = decode
+    return result
+
+
+def operator_lines(ops: list[dict[str, Any]]) -> list[str]:
+    lines = [f"  {'operator':<56} {'calls':>6} {'self ms':>9} {'share':>6}"]
+    for op in ops:
+        name = op["name"] if len(op["name"]) <= 56 else op["name"][:53] + "..."
+        lines.append(f"  {name:<56} {op['calls']:>6} {op['self_ms']:>9.2f} {op['share']:>6.1%}")
+    return lines
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -196,10 +252,15 @@ def format_report(result: dict[str, Any]) -> str:
         f"{result['tokens_per_s']:,.0f} tokens/s, loss {result['loss']:.3f}",
         f"  where the CPU time goes: {phases}",
         f"Top operators by {result['sorted_by']}:",
-        f"  {'operator':<56} {'calls':>6} {'self ms':>9} {'share':>6}",
+        *operator_lines(result["top_operators"]),
+        f"Trace: {result['trace']} (open it in https://ui.perfetto.dev)",
     ]
-    for op in result["top_operators"]:
-        name = op["name"] if len(op["name"]) <= 56 else op["name"][:53] + "..."
-        lines.append(f"  {name:<56} {op['calls']:>6} {op['self_ms']:>9.2f} {op['share']:>6.1%}")
-    lines.append(f"Trace: {result['trace']} (open it in https://ui.perfetto.dev)")
+    if "decode" in result:
+        decode = result["decode"]
+        lines += [
+            f"Decoding {decode['tokens']} tokens with the KV-cache, batch 1: "
+            f"{decode['ms_per_token']:.2f} ms a token while profiled",
+            *operator_lines(decode["top_operators"]),
+            f"Trace: {decode['trace']}",
+        ]
     return "\n".join(lines)
