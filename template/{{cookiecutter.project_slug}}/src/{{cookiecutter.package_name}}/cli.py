@@ -67,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         resume=args.resume,
     )
-    print(run_dir)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per process
+        print(run_dir)
     return 0
 
 

@@ -84,8 +84,12 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     deterministic: bool = False  # slower, bit-reproducible kernels where PyTorch has them
     sample_tokens: int = 200  # length of the text sample written into the report; 0 = none
+    parallel: str = "ddp"  # under torchrun: ddp (a model copy per process) | fsdp (sharded)
 
-    CHOICES: ClassVar = {"dtype": ("auto", "float32", "bfloat16", "float16")}
+    CHOICES: ClassVar = {
+        "dtype": ("auto", "float32", "bfloat16", "float16"),
+        "parallel": ("ddp", "fsdp"),
+    }
 
     def check(self) -> None:
         for name in (
@@ -177,6 +181,7 @@ RESUME_SAFE = (
     "train.sample_tokens",
     "train.threads",
     "train.device",
+    "train.parallel",  # checkpoints hold the full state either way
     "tracking.backend",
     "tracking.project",
 )

@@ -241,10 +241,10 @@ def setup_hardware(t: Any) -> Hardware:
     """Device and precision for `t` (a config's train section); under torchrun, join the group."""
     import torch
 
-    # torchrun sets these; a plain `python -m` run is rank 0 of 1.
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    from .distributed import backend_for, world_from_env
+
+    world = world_from_env()  # torchrun sets RANK etc.; a plain `python -m` run is rank 0 of 1
+    rank, local_rank, world_size = world.rank, world.local_rank, world.world_size
     device = pick_device(t.device)
     if world_size > 1 and device.startswith("cuda"):
         device = f"cuda:{local_rank}"
@@ -252,7 +252,7 @@ def setup_hardware(t: Any) -> Hardware:
     if world_size > 1:
         import torch.distributed as dist
 
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        dist.init_process_group(backend=backend_for(device))
     if device.startswith("cuda"):
         configure_tf32(True)
     configure_threads(t.threads)

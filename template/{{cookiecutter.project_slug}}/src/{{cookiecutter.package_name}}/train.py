@@ -21,11 +21,11 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import distributed
 from .config import (
     RESUME_SAFE,
     Config,
@@ -86,14 +86,10 @@ class LoopResult:
 def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
     import torch
 
+    # One process: the model (compiled if asked). Under torchrun: wrapped in DDP, or sharded
+    # with FSDP (train.parallel); see distributed.py.
+    train_model = distributed.prepare(run, hw)
     model, task, t = run.model, run.task, run.cfg.train
-    train_model = torch.compile(model) if t.compile else model
-    if hw.ddp:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [hw.local_rank] if hw.device != "cpu" else None
-        train_model = DistributedDataParallel(train_model, device_ids=ids)
     quiet = not hw.is_main or not sys.stderr.isatty() or bool(os.environ.get("CI"))
     bar = _progress(t.max_steps, run.step, quiet)
     peak = peak_flops(hw.accelerator) if hw.accelerator else None
@@ -112,9 +108,8 @@ def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
             loss_sum = torch.zeros((), device=hw.device)
             for micro in range(t.grad_accum):
                 batch = task.get_batch("train", t.batch_size, run.data_gen, hw.device)
-                # With DDP, only the last micro-batch all-reduces gradients (the others add up).
-                skip_grad_sync = hw.ddp and micro < t.grad_accum - 1
-                with train_model.no_sync() if skip_grad_sync else nullcontext():
+                # Under torchrun, only the last micro-batch shares gradients (the others add up).
+                with distributed.grad_sync(train_model, hw, micro == t.grad_accum - 1):
                     with hw.precision.autocast_context():
                         loss = task.loss(train_model, batch)
                     run.scaler.scale(loss / t.grad_accum).backward()
@@ -146,9 +141,7 @@ def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
                 good_step = step
 
             if log_now:
-                loss_value = loss_sum / t.grad_accum
-                if hw.ddp:
-                    dist.all_reduce(loss_value, op=dist.ReduceOp.AVG)
+                loss_value = distributed.mean_over_ranks(loss_sum / t.grad_accum, hw)
                 if hw.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 now = time.perf_counter()
@@ -184,7 +177,9 @@ def train_loop(run: Run, hw: Hardware, tracker: Any) -> LoopResult:
                     run.bad_evals += 1
                 res.stopped_early = 0 < t.early_stopping_patience <= run.bad_evals
             if save_now or res.stopped_early:
-                save(run, hw, finished=final, stopped_early=res.stopped_early)
+                # FSDP: every rank helps gather the full state; rank 0 writes it.
+                view = distributed.for_saving(run, hw)
+                save(view, hw, finished=final, stopped_early=res.stopped_early)
             paused += time.perf_counter() - t_pause
             if res.stopped_early:
                 if hw.is_main:
@@ -282,6 +277,7 @@ def run(
                 res = train_loop(job, hw, tracker)
             finally:
                 tracker.close()
+            distributed.for_report(job, hw)  # FSDP: rank 0 gets an unsharded copy
             if hw.is_main:
                 finish(job, hw, res, env)
         finally:
