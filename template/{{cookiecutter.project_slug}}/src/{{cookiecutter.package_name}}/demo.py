@@ -9,8 +9,9 @@ The tabs follow the project's components: **Ask** (only when the project has a `
 report). Each button is also an API endpoint (`ask`, `generate`) that `gradio_client` can call.
 A track may add a tab: if `<package>/<track>/demo_tab.py` exists (the theory track's Attention
 tab), its `add_tab(gr, runs_dir)` is called after Generate, and its `API_NAMES` lists the
-endpoints it adds. It is found by looking, as cli.py finds command groups: the demo never
-imports a track by name.
+endpoints it adds; if it defines `stream_text` (the systems track's KV-cache engine), Generate
+uses it instead of sample.py's. It is found by looking, as cli.py finds command groups: the demo
+never imports a track by name.
 
 Safe to run on a workshop laptop: it binds 127.0.0.1, sends no analytics, caps input lengths,
 queues requests with a concurrency limit, never lets an input name a file, and turns every
@@ -201,6 +202,8 @@ class DemoHandlers:
         """
         from .sample import stream_text
 
+        for tab in track_tabs():  # a track may bring a faster generator (see the docstring)
+            stream_text = getattr(tab, "stream_text", stream_text)
         prompt = _check_text(prompt, "prompt", MAX_PROMPT_CHARS, required=False)
         max_new_tokens = int(_check_number(max_new_tokens, "Max tokens", 1, MAX_NEW_TOKENS))
         temperature = _check_number(temperature, "Temperature", 0.0, 2.0)
@@ -389,7 +392,8 @@ def build_app(pipeline: Any = None, runs_dir: str | Path = "runs", title: str | 
                 concurrency_id="generate",
             )
         for tab in track_tabs():
-            tab.add_tab(gr, runs_dir)
+            if hasattr(tab, "add_tab"):
+                tab.add_tab(gr, runs_dir)
         with gr.Tab("Environment"):
             # Filled in when the page opens: the report imports torch, which must not delay startup.
             report = gr.Code(language=None, label="doctor", lines=12)
