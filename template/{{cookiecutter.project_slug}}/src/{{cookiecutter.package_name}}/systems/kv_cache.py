@@ -44,7 +44,7 @@ class KVCache:
             raise ValueError(
                 f"max_len {max_len} exceeds the model's context (block_size {config.block_size})"
             )
-        weight = model.lm_head.weight
+        weight = model.wte.weight  # its dtype and device (an int8 lm_head has no .weight tensor)
         shape = (slots, config.n_head, max_len, config.n_embd // config.n_head)
         keys = [weight.new_zeros(shape) for _ in range(config.n_layer)]
         values = [weight.new_zeros(shape) for _ in range(config.n_layer)]
