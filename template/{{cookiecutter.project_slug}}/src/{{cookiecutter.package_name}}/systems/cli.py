@@ -89,7 +89,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_settings_arguments(bench, "configs/systems/bench.yaml")
     bench.add_argument(
-        "--report", metavar="DIR", help="also write DIR/report.md with the plots beside it"
+        "--report", action="store_true", help="also write report.md (and plots) into `out`"
     )
     bench.set_defaults(func=cmd_bench)
     return systems
@@ -101,6 +101,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = load_settings(BenchSettings(), args.config, args.set)
     result = run(settings)
     if args.report:
-        write_report(result, args.report)
+        result["report"] = str(write_report(result, settings.out))
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -25,9 +25,11 @@ import shlex
 import shutil
 import socket
 import sys
+import threading
 import time
 import uuid
-from contextlib import aclosing, suppress
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -499,6 +501,28 @@ def run_uvicorn(app, sock: socket.socket) -> None:
     # ws="none": no websockets here (and their import warns on some versions).
     config = uvicorn.Config(app, log_level="info", access_log=False, ws="none")
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def background_server(app, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` on a free port from a background thread; yields its URL (tests, `bench`)."""
+    import uvicorn
+
+    sock = bind(host, 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        if not server.started:
+            raise ServeError("the server did not start within 30 s")
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 def load_model(run: str | None, runs_dir: str, device: str):
