@@ -31,8 +31,8 @@ from .kv_cache import KVCache, forward, sample
 
 @dataclass
 class BatchingSettings:
-    requests: int = 32  # requests in the trace
-    rate: float = 0.0  # arrivals per second (Poisson); 0 = every request arrives at the start
+    requests: int = 64  # requests in the trace
+    rate: float = 100.0  # arrivals per second (Poisson); 0 = every request arrives at the start
     prompt_tokens: list[int] = field(default_factory=lambda: [4, 32])  # prompt length range
     new_tokens: list[int] = field(default_factory=lambda: [8, 96])  # tokens asked, range
     batch_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])  # to compare

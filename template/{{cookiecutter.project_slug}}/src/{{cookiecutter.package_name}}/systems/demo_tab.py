@@ -17,6 +17,7 @@ from .engine import Engine
 _engines: dict[int, tuple[Any, Engine]] = {}  # id(model) -> (model, its running engine)
 _lock = threading.Lock()
 MAX_BATCH = 8  # requests decoded together
+API_NAMES: tuple[str, ...] = ()  # no tab, so no endpoints of its own: `generate` stays the core's
 
 
 def engine_for(model: Any) -> Engine:

@@ -180,8 +180,13 @@ class Engine:
             slots = torch.tensor([r.slot for r in batch], device=self.device)
             logits = forward(self.model, self.cache, tokens, start, slots=slots)
             self.steps += 1
-            for request, row in zip(batch, logits, strict=True):
-                self._next_token(request, row)
+            if all(r.temperature <= 0 for r in batch):  # all greedy: one argmax for the batch
+                for request, token in zip(batch, logits.argmax(-1).tolist(), strict=True):
+                    request._emit(token)
+                    request.position += 1
+            else:  # each request samples with its own temperature, top-k and seed
+                for request, row in zip(batch, logits, strict=True):
+                    self._next_token(request, row)
             self._retire()
         return len(self.running)
 

@@ -239,6 +239,23 @@ def best_time(fn: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
+def best_times(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """The fastest of `repeats` calls of each function, the functions taking turns.
+
+    Taking turns (fp32, int8, fp32, int8...) instead of timing one side and then the other:
+    a slow spell of the machine then hits both sides alike, so their ratio holds.
+    """
+    for fn in fns:
+        fn()  # warm-up: allocations, kernel selection
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
 def state_dict_bytes(model: Any) -> int:
     """Bytes of the model's saved state_dict: what a checkpoint of it costs on disk."""
     import torch
@@ -486,30 +503,28 @@ def run(settings: QuantizeSettings) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(settings.seed)
     x = torch.randint(timed.config.vocab_size, (settings.batch_size, seq_len), generator=generator)
 
-    def forward_time(m: Any) -> float:
-        with torch.no_grad():
-            return best_time(lambda: m(x, x), repeats)
-
-    fp32_forward = forward_time(timed)
     quantizers = {
         f"torch.ao ({engine})": partial(quantize_torch_ao, engine=engine) for engine in engines
     }
     if "torchao" in names:
         quantizers["torchao"] = quantize_torchao
-    candidates = {}
-    for label, quantizer in quantizers.items():
-        int8 = quantizer(timed)
-        candidates[label] = (int8, forward_time(int8))
+    quantized = {label: quantizer(timed) for label, quantizer in quantizers.items()}
+    with torch.no_grad():
+        times = best_times([partial(m, x, x) for m in (timed, *quantized.values())], repeats)
+    fp32_forward = times[0]
+    candidates = {
+        label: (model, t) for (label, model), t in zip(quantized.items(), times[1:], strict=True)
+    }
     backend = min(candidates, key=lambda label: candidates[label][1])  # auto: the fastest
     timed_int8, int8_forward = candidates[backend]
 
     # 2. Greedy decode with the KV-cache: the same algorithm, only the weights differ.
     prompt = text.val[:prompt_len][None]  # (1, prompt_len)
 
-    def decode_time(m: Any) -> float:
-        return best_time(lambda: generate(m, prompt, new_tokens, temperature=0), repeats)
-
-    fp32_decode, int8_decode = decode_time(timed), decode_time(timed_int8)
+    fp32_decode, int8_decode = best_times(
+        [partial(generate, m, prompt, new_tokens, temperature=0) for m in (timed, timed_int8)],
+        repeats,
+    )
 
     # 3. Quality, on the trained model: held-out loss, top-1 agreement, greedy text.
     judged_int8 = timed_int8 if judged is timed else quantizers[backend](judged)
