@@ -1,7 +1,8 @@
 """Lab 02 (labs/systems/02-mixed-precision.md): fp32 vs bf16 autocast vs fp16 + GradScaler.
 
-`python -m {{ cookiecutter.package_name }} labs check 02` runs this file. The model is tiny here
-so the tests take seconds; the lab's command measures a 4-layer, 256-wide model.
+`python -m {{ cookiecutter.package_name }} labs check 02` runs this file.
+The model is tiny here so the tests take seconds; the lab's command measures a 4-layer, 256-wide
+model.
 """
 
 import json

@@ -1,9 +1,10 @@
 """Lab 05 (labs/systems/05-quantize-distill.md): int8 weights and distillation.
 
-`python -m {{ cookiecutter.package_name }} labs check 05` runs this file. The models are tiny
-and trained for a few dozen steps on a small repeating text, so each test takes seconds; the
-lab's commands measure the real shapes. Nothing here asserts a speed: only correctness (close
-logits, the same tokens, a smaller file, a lower divergence) and that every figure is reported.
+`python -m {{ cookiecutter.package_name }} labs check 05` runs this file.
+The models are tiny and trained for a few dozen steps on a small repeating text, so each test
+takes seconds; the lab's commands measure the real shapes. Nothing here asserts a speed: only
+correctness (close logits, the same tokens, a smaller file, a lower divergence) and that every
+figure is reported.
 """
 
 import json

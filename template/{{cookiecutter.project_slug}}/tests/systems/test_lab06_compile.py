@@ -1,8 +1,9 @@
 """Lab 06 (labs/systems/06-compile.md): torch.compile on and off, training and decoding.
 
-`python -m {{ cookiecutter.package_name }} labs check 06` runs this file. The fast tests use the
-`eager` and `aot_eager` backends, which trace like inductor but generate no code: they check the
-wiring and that the outputs equal eager ones. One slow test compiles with inductor for real.
+`python -m {{ cookiecutter.package_name }} labs check 06` runs this file.
+The fast tests use the `eager` and `aot_eager` backends, which trace like inductor but generate
+no code: they check the wiring and that the outputs equal eager ones. One slow test compiles
+with inductor for real.
 """
 
 import json

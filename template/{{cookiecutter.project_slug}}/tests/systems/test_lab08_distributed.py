@@ -1,8 +1,9 @@
 """Lab 08 (labs/systems/08-distributed.md): the core `train` under torchrun, DDP and FSDP2.
 
-`python -m {{ cookiecutter.package_name }} labs check 08` runs this file. The fast tests check
-the parts (torchrun's variables, the single-process path, the optimizer-state format, the
-figures); the slow ones start real 2-process runs with the gloo backend on the CPU.
+`python -m {{ cookiecutter.package_name }} labs check 08` runs this file.
+The fast tests check the parts (torchrun's variables, the single-process path, the format of
+the optimizer's state, the figures); the slow ones start real 2-process runs with the gloo
+backend on the CPU.
 """
 
 import json
