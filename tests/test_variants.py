@@ -25,7 +25,7 @@ from .rendering import (
     leftover_jinja,
     tree,
 )
-from .variants import is_full_suite, variant_id
+from .variants import is_full_suite, runs_track_slow_tests, variant_id
 
 BIN = Path(sys.executable).parent
 
@@ -148,8 +148,10 @@ def test_builds_and_passes_its_own_tests(rendered, uv_env, tmp_path):
     select = ["-m", "slow or not slow"] if is_full_suite(answers) else []
     # Its own temp root: pytest prunes old numbered temp folders, which would reach into ours.
     temp = f"--basetemp={tmp_path / 'pytest'}"
-    pytest = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", temp, *select]
-    run(pytest, cwd=project, env=uv_env)
+    pytest = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", temp]
+    run([*pytest, *select], cwd=project, env=uv_env)
+    if runs_track_slow_tests(answers):  # e.g. the systems labs' servers and torchrun runs
+        run([*pytest, "-m", "slow", f"tests/{answers['track']}"], cwd=project, env=uv_env)
 
 
 def test_readme_listing_is_the_default_variant(template, tmp_path):

@@ -137,6 +137,23 @@ def is_full_suite(answers: dict) -> bool:
     return all(answers[name] == value for name, value in FULL_SUITE.items())
 
 
+# Tracks whose own slow tests also run, in their first variant: the systems track's lab commands
+# start servers, compile with inductor and launch torchrun processes, so their smoke runs are
+# slow tests; the default track's run with the full suite already.
+TRACK_SUITES = ("systems",)
+
+
+def runs_track_slow_tests(answers: dict) -> bool:
+    """True for the first variant of each track in TRACK_SUITES (its tests/<track> slow ones)."""
+    track = answers["track"]
+    first = next((v for v in VARIANTS if v["track"] == track), None)
+    return (
+        track in TRACK_SUITES
+        and first is not None
+        and all(answers[name] == first[name] for name in FACTORS)
+    )
+
+
 def variant_id(answers: dict) -> str:
     rag = "rag" if answers["with_rag"] else "norag"
     demo = "demo" if answers["with_demo"] else "nodemo"
