@@ -24,8 +24,9 @@ def test_quick_bench_reports_the_contract_and_writes_a_report(tmp_path, capsys):
     assert result["train_mfu"] > 0 and result["decode_mfu"] > 0
     assert result["serving"]["errors"] == 0
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "| KV-cache decode |" in report and "![throughput and latency](batching.png)" in report
-    assert (tmp_path / "batching.png").is_file()
+    assert "| KV-cache decode |" in report
+    assert "![batching](batching.png)" in report and "![speed-ups](speedups.png)" in report
+    assert (tmp_path / "batching.png").is_file() and (tmp_path / "speedups.png").is_file()
 
 
 def test_bench_prints_one_table_and_runs_only_the_parts_asked(tmp_path, capsys):

@@ -24,9 +24,10 @@ from typing import Any
 import torch
 
 from ..config import require
-from ..models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT
 from .engine import Engine
 from .kv_cache import KVCache, forward, sample
+from .shapes import build_gpt
 
 
 @dataclass
@@ -198,16 +199,8 @@ def run(settings: BatchingSettings) -> dict[str, Any]:
     from ..device import pick_device
 
     device = pick_device(settings.device)
-    torch.manual_seed(settings.seed)
-    config = GPTConfig(
-        n_layer=settings.n_layer,
-        n_head=settings.n_head,
-        n_embd=settings.n_embd,
-        block_size=settings.block_size,
-        vocab_size=256,
-    )
-    model = GPT(config).to(device).eval()
-    trace = make_trace(settings, config.vocab_size)
+    model = build_gpt(settings, device).eval()
+    trace = make_trace(settings, model.config.vocab_size)
     run_static(model, trace[:2], 2)  # warm-up: the first calls pay one-off costs
     rows = []
     for size in sorted(set(settings.batch_sizes)):

@@ -224,7 +224,46 @@ def run(settings: BenchSettings) -> dict[str, Any]:
         if name in settings.parts:
             part(name, measure)
     result.update(headline(result))
+    speedups = speedup_bars(result)
+    if speedups:
+        result["plot"] = str(plot_speedups(speedups, Path(settings.out) / "speedups.png"))
     return result
+
+
+def speedup_bars(result: dict[str, Any]) -> dict[str, float]:
+    """{technique: its speed-up over its baseline} for the parts that ran (1.0 = no gain)."""
+    bars = {
+        "KV-cache decode": result.get("kv_cache_speedup"),
+        "int8 forward": result.get("int8_speedup"),
+        "int8 decode": result.get("int8_decode_speedup"),
+        "batching": result.get("batching_speedup"),
+    }
+    for row in result.get("amp", {}).get("rows", []):
+        if row["precision"] != "float32" and not row.get("skipped"):
+            bars[f"{row['precision']} training"] = row["train_speedup"]
+            bars[f"{row['precision']} inference"] = row["infer_speedup"]
+    compiled = result.get("compile", {})
+    if "training" in compiled:
+        bars["compile training"] = compiled["training"]["speedup"]
+        bars["compile decode"] = compiled["decoding"]["speedup"]
+    return {name: value for name, value in bars.items() if value is not None}
+
+
+def plot_speedups(bars: dict[str, float], path: Path) -> Path:
+    """One bar per technique, against the line at 1x (its baseline)."""
+    from ..plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(bars) + 1.2), dpi=100)
+    names = list(bars)[::-1]  # the first at the top
+    ax.barh(names, [bars[n] for n in names], color="tab:blue")
+    ax.axvline(1.0, color="black", lw=1)
+    ax.set_xlim(0, max(bars.values()) * 1.15)  # room for the labels
+    for i, name in enumerate(names):
+        ax.text(bars[name], i, f" {bars[name]:.2f}x", va="center", fontsize=8)
+    ax.set_xlabel("speed-up over the baseline (x)")
+    ax.set_title("measured in one run")
+    return save_figure(fig, path)
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
@@ -351,10 +390,13 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
         "|---|---|---|",
         *(f"| {name} | {figure} | {against} |" for name, figure, against in summary_rows(result)),
     ]
-    plot = Path(result.get("batching", {}).get("plot", ""))
-    if plot.is_file():
-        link = Path(os.path.relpath(plot, out)).as_posix()  # the report moves with its folder
-        lines += ["", "## Batching", "", f"![throughput and latency]({link})"]
+    for title, plot in (
+        ("Speed-ups", result.get("plot", "")),
+        ("Batching", result.get("batching", {}).get("plot", "")),
+    ):
+        if plot and Path(plot).is_file():
+            link = Path(os.path.relpath(plot, out)).as_posix()  # the report moves with its folder
+            lines += ["", f"## {title}", "", f"![{title.lower()}]({link})"]
     lines += ["", "## Every figure", "", "```json", json.dumps(result, indent=2), "```", ""]
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines))

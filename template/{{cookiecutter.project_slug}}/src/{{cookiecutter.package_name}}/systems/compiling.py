@@ -306,7 +306,12 @@ def _entry(first_s: float, best_s: float, tokens: int) -> dict[str, float]:
 def measure_training(settings: CompileSettings, model: GPT, initial: dict, device: str) -> dict:
     """Eager against compiled training steps from the same weights on the same batches."""
     batches = make_batches(
-        settings.steps, settings.batch_size, settings.block_size, 256, settings.seed + 1, device
+        settings.steps,
+        settings.batch_size,
+        settings.block_size,
+        model.config.vocab_size,
+        settings.seed + 1,
+        device,
     )
     tokens = settings.steps * settings.batch_size * settings.block_size
     # One untimed eager step first: the very first step of a process pays one-off costs
@@ -374,21 +379,13 @@ def measure_decoding(settings: CompileSettings, model: GPT, device: str) -> dict
 def run(settings: CompileSettings) -> dict[str, Any]:
     """Training step and decode step, eager against compiled, in one process."""
     from ..device import pick_device
-    from ..models.gpt import GPTConfig
+    from .shapes import build_gpt
 
     device = pick_device(settings.device)
     if device == "mps":
         raise CompileError("this lab supports cpu and cuda; set device=cpu")
     check_toolchain(settings.backend, device)
-    torch.manual_seed(settings.seed)
-    config = GPTConfig(
-        n_layer=settings.n_layer,
-        n_head=settings.n_head,
-        n_embd=settings.n_embd,
-        block_size=settings.block_size,
-        vocab_size=256,
-    )
-    model = GPT(config).to(device)
+    model = build_gpt(settings, device)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     try:
         with inductor_caches(settings):

@@ -250,25 +250,20 @@ def measure(settings: AmpSettings, model, initial, batches, precision) -> dict[s
 
 def run(settings: AmpSettings) -> dict[str, Any]:
     """Measure every precision on the same weights and batches; fp32 is the baseline."""
-    import torch
-
     from ..device import pick_device, pick_precision
-    from ..models.gpt import GPT, GPTConfig
+    from .shapes import build_gpt
 
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # keep the profiler's own logs quiet
     device = pick_device(settings.device)
-    torch.manual_seed(settings.seed)
-    config = GPTConfig(
-        n_layer=settings.n_layer,
-        n_head=settings.n_head,
-        n_embd=settings.n_embd,
-        block_size=settings.block_size,
-        vocab_size=256,
-    )
-    model = GPT(config).to(device)
+    model = build_gpt(settings, device)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     batches = make_batches(
-        settings.steps, settings.batch_size, settings.block_size, 256, settings.seed + 1, device
+        settings.steps,
+        settings.batch_size,
+        settings.block_size,
+        model.config.vocab_size,
+        settings.seed + 1,
+        device,
     )
     rows: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None

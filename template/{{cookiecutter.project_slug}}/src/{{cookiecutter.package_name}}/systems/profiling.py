@@ -81,30 +81,22 @@ def profile_training(settings: ProfileSettings) -> tuple[Any, dict[str, Any]]:
     from torch.profiler import ProfilerActivity, profile, record_function
 
     from ..device import pick_device, pick_precision
-    from ..models.gpt import GPT, GPTConfig
+    from .shapes import build_gpt
 
     # Kineto (the profiler's engine) logs its own start/stop lines and, on a machine without
     # a GPU, a CUDA error that is harmless: keep the output for what the lab is about.
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     device = pick_device(settings.device)
     precision = pick_precision(device, settings.dtype)
-    torch.manual_seed(settings.seed)
-    config = GPTConfig(
-        n_layer=settings.n_layer,
-        n_head=settings.n_head,
-        n_embd=settings.n_embd,
-        block_size=settings.block_size,
-        vocab_size=256,
-    )
-    model = GPT(config).to(device)
+    model = build_gpt(settings, device)
     try:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=settings.fused)
     except (RuntimeError, TypeError) as exc:  # no fused kernel for this device or torch
         raise UserError(f"fused AdamW is not available here ({exc}); set fused=false") from None
     scaler = torch.amp.GradScaler(precision.device_type, enabled=precision.use_scaler)
     shape = (settings.batch_size, settings.block_size)
-    x = torch.randint(0, config.vocab_size, shape, device=device)  # (B, T)
-    y = torch.randint(0, config.vocab_size, shape, device=device)  # (B, T)
+    x = torch.randint(0, model.config.vocab_size, shape, device=device)  # (B, T)
+    y = torch.randint(0, model.config.vocab_size, shape, device=device)  # (B, T)
 
     def sync() -> None:  # GPU work is queued: wait for it before reading a clock
         if precision.device_type == "cuda":
@@ -183,21 +175,14 @@ def profile_decoding(settings: ProfileSettings) -> tuple[Any, dict[str, Any]]:
     from torch.profiler import ProfilerActivity, profile, record_function
 
     from ..device import pick_device
-    from ..models.gpt import GPT, GPTConfig
     from .kv_cache import generate
+    from .shapes import build_gpt
 
     device = pick_device(settings.device)
     prompt_tokens = 8
-    torch.manual_seed(settings.seed)
-    config = GPTConfig(
-        n_layer=settings.n_layer,
-        n_head=settings.n_head,
-        n_embd=settings.n_embd,
-        block_size=max(settings.block_size, prompt_tokens + settings.decode_tokens),
-        vocab_size=256,
-    )
-    model = GPT(config).to(device).eval()
-    prompt = torch.randint(0, config.vocab_size, (1, prompt_tokens), device=device)
+    block_size = max(settings.block_size, prompt_tokens + settings.decode_tokens)
+    model = build_gpt(settings, device, block_size).eval()
+    prompt = torch.randint(0, model.config.vocab_size, (1, prompt_tokens), device=device)
     generate(model, prompt, 2, temperature=0)  # warm-up
     activities = [ProfilerActivity.CPU]
     if device.startswith("cuda"):
