@@ -24,7 +24,8 @@ import torch
 from ..config import require
 from ..errors import UserError
 from ..models.gpt import GPT
-from .kv_bench import best_time, build_model
+from .kv_bench import build_model
+from .timing import best_time
 
 PARTS = ("gemm", "train", "kv_cache", "int8", "amp", "compile", "batching", "serving")
 

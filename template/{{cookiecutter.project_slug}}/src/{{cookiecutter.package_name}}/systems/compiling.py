@@ -42,6 +42,7 @@ from ..models.gpt import GPT
 from .kv_cache import KVCache
 from .kv_cache import forward as cache_forward
 from .precision import make_batches
+from .timing import sync
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 HOW_TO_GET_A_COMPILER = (
@@ -248,11 +249,6 @@ def watch_compiles() -> Iterator[dict[str, Any]]:
 # ----------------------------------------------------------------------------- measuring
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):  # GPU work is queued: wait for it before reading a clock
-        torch.cuda.synchronize()
-
-
 def time_runs(fn: Callable[[], Any], repeats: int, device: str) -> tuple[float, float, Any]:
     """(seconds of the first run, best seconds of `repeats` runs after it, first run's output).
 
@@ -261,10 +257,10 @@ def time_runs(fn: Callable[[], Any], repeats: int, device: str) -> tuple[float, 
     """
     times, first_output = [], None
     for i in range(1 + repeats):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         output = fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t0)
         first_output = output if i == 0 else first_output
     return times[0], min(times[1:]), first_output

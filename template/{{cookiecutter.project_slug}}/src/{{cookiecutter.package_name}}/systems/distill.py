@@ -27,13 +27,13 @@ from typing import Any
 from ..config import require
 from ..errors import UserError
 from .quantize import (
-    best_time,
     heldout_eval,
     heldout_windows,
     shape_of,
     train_briefly,
     trained_model,
 )
+from .timing import best_time
 
 
 @dataclass
@@ -224,9 +224,11 @@ def run(settings: DistillSettings) -> dict[str, Any]:
     for name in ("teacher", "distilled"):
         m = models[name]
         with torch.no_grad():
-            forward_s = best_time(lambda m=m: m(x, x), settings.repeats)
-        decode_s = best_time(
-            lambda m=m: generate(m, prompt, settings.new_tokens, temperature=0), settings.repeats
+            forward_s, _ = best_time(lambda m=m: m(x, x), settings.repeats, warmup=True)
+        decode_s, _ = best_time(
+            lambda m=m: generate(m, prompt, settings.new_tokens, temperature=0),
+            settings.repeats,
+            warmup=True,
         )
         speed[name] = {"forward_tokens_per_s": x.numel() / forward_s, "decode_s": decode_s}
     teacher_speed, student_speed = speed["teacher"], speed["distilled"]

@@ -9,7 +9,6 @@ wider, deeper model spends it on matrix products over the whole sequence, which 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from ..config import require
 from ..models.gpt import GPT, GPTConfig
 from . import kv_cache
+from .timing import best_time
 
 SIZE = re.compile(r"^(\d+)x(\d+)$")  # "6x512": 6 layers, 512 wide
 
@@ -61,21 +61,6 @@ def build_model(size: str, block_size: int, device: str, seed: int = 0) -> GPT:
         vocab_size=256,
     )
     return GPT(config).to(device).eval()
-
-
-def best_time(fn, repeats: int, device: str) -> tuple[float, Any]:
-    """The fastest of `repeats` calls (seconds) and the last result: the best run is the one
-    least disturbed by other programs."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def measure(model: GPT, prompt: torch.Tensor, new_tokens: int, repeats: int) -> dict[str, Any]:

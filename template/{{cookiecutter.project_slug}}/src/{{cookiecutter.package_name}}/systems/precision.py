@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import require
+from .timing import sync
 
 # (dtype name, label in the table)
 PRECISIONS = (
@@ -100,14 +101,6 @@ def make_batches(
     return batches
 
 
-def _sync(device_type: str) -> None:
-    """GPU work is queued: wait for it before reading a clock or a memory counter."""
-    import torch
-
-    if device_type == "cuda":
-        torch.cuda.synchronize()
-
-
 def peak_memory_mb(fn: Callable[[], Any], device_type: str) -> float | None:
     """Peak tensor memory (MiB) that `fn` allocates beyond what was allocated before it.
 
@@ -119,11 +112,11 @@ def peak_memory_mb(fn: Callable[[], Any], device_type: str) -> float | None:
     import torch
 
     if device_type == "cuda":
-        _sync(device_type)
+        sync(device_type)
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
         fn()
-        _sync(device_type)
+        sync(device_type)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     if device_type != "cpu":
         return None
@@ -200,10 +193,10 @@ def measure(settings: AmpSettings, model, initial, batches, precision) -> dict[s
     train_s = float("inf")
     for _ in range(settings.repeats):
         optimizer, scaler = fresh()
-        _sync(device_type)
+        sync(device_type)
         t0 = time.perf_counter()
         losses = [train_step(model, optimizer, scaler, x, y, precision) for x, y in batches]
-        _sync(device_type)
+        sync(device_type)
         train_s = min(train_s, time.perf_counter() - t0)
     # Memory of one step with the optimizer state already there (as in a long run).
     optimizer, scaler = fresh()
@@ -229,10 +222,10 @@ def measure(settings: AmpSettings, model, initial, batches, precision) -> dict[s
     infer()  # warm-up
     infer_s = float("inf")
     for _ in range(settings.repeats):
-        _sync(device_type)
+        sync(device_type)
         t0 = time.perf_counter()
         logits, infer_loss = infer()
-        _sync(device_type)
+        sync(device_type)
         infer_s = min(infer_s, time.perf_counter() - t0)
     infer_mb = peak_memory_mb(infer, device_type)
     tokens = settings.steps * settings.batch_size * settings.block_size

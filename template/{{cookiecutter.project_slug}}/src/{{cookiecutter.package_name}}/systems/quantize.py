@@ -47,6 +47,7 @@ from typing import Any, ClassVar
 
 from ..config import require
 from ..errors import UserError
+from .timing import best_times
 
 BACKENDS = ("torch.ao", "torchao")
 ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")  # torch.ao's int8 kernel libraries
@@ -222,38 +223,6 @@ def heldout_eval(model: Any, x: Any, y: Any, batch: int = 8) -> tuple[float, Any
             count += n
             predictions.append(logits.argmax(-1))
     return total / count, torch.cat(predictions)
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Seconds of the fastest of `repeats` calls, after one untimed warm-up call.
-
-    The warm-up pays one-off costs (allocations, kernel selection); the best of several runs is
-    the least disturbed by other processes on the machine.
-    """
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def best_times(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
-    """The fastest of `repeats` calls of each function, the functions taking turns.
-
-    Taking turns (fp32, int8, fp32, int8...) instead of timing one side and then the other:
-    a slow spell of the machine then hits both sides alike, so their ratio holds.
-    """
-    for fn in fns:
-        fn()  # warm-up: allocations, kernel selection
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def state_dict_bytes(model: Any) -> int:
